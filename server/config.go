@@ -1,0 +1,111 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtproxy-go/mtproxy/backend/dc"
+)
+
+// Config is what a Server needs to run. Zero durations and sizes take the
+// defaults below.
+type Config struct {
+	// Listen holds the client listening addresses, host:port each.
+	Listen []string
+	// Secrets are the 16-byte client keys; none means secretless mode.
+	Secrets [][16]byte
+	// DCs maps DC indexes to addresses.
+	DCs *dc.Table
+	// PreferIPv6 picks a DC's IPv6 address when it has one.
+	PreferIPv6 bool
+	// Loops is the number of reactors; 0 means one per core.
+	Loops int
+	// MaxConnections caps open client connections; 0 means no cap.
+	// Connections over the cap are accepted and closed at once.
+	MaxConnections int
+
+	// HandshakeTimeout bounds the time from accept to a valid header. A
+	// client that sent a header matching no secret is held (and its bytes
+	// swallowed, as the official proxy does) until then.
+	HandshakeTimeout time.Duration
+	// DialTimeout bounds connecting to a DC.
+	DialTimeout time.Duration
+	// IdleTimeout closes a pair that carried no byte either way for so long.
+	IdleTimeout time.Duration
+	// CloseTimeout bounds how long a conn whose peer has gone may take to
+	// deliver what is still queued for it.
+	CloseTimeout time.Duration
+
+	// HighWatermark and LowWatermark bound the bytes queued towards one
+	// conn: above the high mark its source stops being read, below the low
+	// mark reading resumes.
+	HighWatermark, LowWatermark int
+
+	// AfterBind runs once the listeners are bound, before any client is
+	// served (e.g. to drop privileges). An error stops the server.
+	AfterBind func() error
+
+	Logger *zap.Logger
+}
+
+// Defaults, chosen for a public proxy.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second // the official's and mtg's
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute // clients ping well within this
+	DefaultCloseTimeout     = 30 * time.Second
+	// One gnet read is 64 KiB; 512 KiB of backlog keeps a fast pair busy
+	// between two resume checks while a slow one costs at most ~1 MiB.
+	DefaultHighWatermark = 512 << 10
+	DefaultLowWatermark  = 128 << 10
+)
+
+func (c *Config) setDefaults() error {
+	if len(c.Listen) == 0 {
+		return errors.New("server: no listening address")
+	}
+	for _, a := range c.Listen {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("server: listen address %q: %w", a, err)
+		}
+	}
+	if c.Loops < 0 || c.MaxConnections < 0 {
+		return errors.New("server: negative loop count or connection cap")
+	}
+	if c.DCs == nil {
+		c.DCs = dc.Default()
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.HandshakeTimeout, DefaultHandshakeTimeout},
+		{&c.DialTimeout, DefaultDialTimeout},
+		{&c.IdleTimeout, DefaultIdleTimeout},
+		{&c.CloseTimeout, DefaultCloseTimeout},
+	} {
+		if *d.v < 0 {
+			return errors.New("server: negative timeout")
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.HighWatermark == 0 {
+		c.HighWatermark = DefaultHighWatermark
+	}
+	if c.LowWatermark == 0 {
+		c.LowWatermark = min(DefaultLowWatermark, c.HighWatermark/2)
+	}
+	if c.LowWatermark < 0 || c.LowWatermark >= c.HighWatermark {
+		return fmt.Errorf("server: low watermark %d must be below high watermark %d", c.LowWatermark, c.HighWatermark)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+
+	"github.com/mtproxy-go/mtproxy/server/flowctl"
+)
+
+// handler receives gnet's events; it is kept apart from Server so that
+// gnet's callbacks are not part of the public API.
+type handler struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := h.srv
+	s.eng = eng
+	addrs, err := s.boundAddrs(eng)
+	if err == nil && s.cfg.AfterBind != nil {
+		err = s.cfg.AfterBind()
+	}
+	if err != nil {
+		s.bootErr = err
+		return gnet.Shutdown
+	}
+	s.addrs = addrs
+	close(s.ready)
+	return gnet.None
+}
+
+func (h *handler) OnShutdown(gnet.Engine) {
+	close(h.srv.done)
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if s, ok := c.Context().(*session); ok {
+		return s.dcOpened(c)
+	}
+	return nil, h.srv.accept(c)
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	ep, ok := c.Context().(*endpoint)
+	if !ok {
+		return gnet.Close
+	}
+	return ep.s.traffic(ep)
+}
+
+func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
+	if ep, ok := c.Context().(*endpoint); ok {
+		ep.s.closed(ep, err)
+	}
+	return gnet.None
+}
+
+// accept takes a new client connection.
+func (s *Server) accept(c gnet.Conn) gnet.Action {
+	if n := s.clients.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
+		s.clients.Add(-1)
+		s.log.Warn("connection limit reached, closing new client",
+			zap.Int("limit", s.cfg.MaxConnections), zap.Stringer("client", c.RemoteAddr()))
+		return gnet.Close
+	}
+	l, err := s.loopOf(c)
+	if err != nil {
+		s.clients.Add(-1)
+		s.log.Error("cannot serve client", zap.Error(err))
+		return gnet.Close
+	}
+	sess := &session{loop: l}
+	sess.client = endpoint{s: sess, conn: c}
+	sess.dc.s = sess
+	sess.stamp = time.Now()
+	l.handshakes.pushBack(sess)
+	c.SetContext(&sess.client)
+	return gnet.None
+}
+
+// loopOf returns the state of c's event loop, creating it on first use.
+func (s *Server) loopOf(c gnet.Conn) (*loop, error) {
+	el := c.EventLoop()
+	if l, ok := s.loops.Load(el); ok {
+		return l.(*loop), nil
+	}
+	epfd, err := flowctl.EpollFD(c)
+	if err != nil {
+		return nil, err
+	}
+	l := newLoop(s, el, epfd)
+	s.loops.Store(el, l)
+	go l.tick()
+	return l, nil
+}

@@ -1,0 +1,145 @@
+package server
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+)
+
+// loop is the per-reactor state. Only its own event loop touches it, except
+// tick, which only asks that loop to run a sweep.
+type loop struct {
+	srv  *Server
+	el   gnet.EventLoop
+	epfd int
+
+	// handshakes holds sessions waiting for a header, oldest first;
+	// active holds the others, least recently active first. Both are swept
+	// from the front, so a sweep costs only what it closes.
+	handshakes sessionList
+	active     sessionList
+	// now is refreshed by each sweep: a coarse clock for activity stamps.
+	now time.Time
+}
+
+func newLoop(s *Server, el gnet.EventLoop, epfd int) *loop {
+	return &loop{srv: s, el: el, epfd: epfd, now: time.Now()}
+}
+
+// sweepInterval is how often timeouts are checked: often enough that a
+// timeout fires at most a quarter late.
+func (l *loop) sweepInterval() time.Duration {
+	d := min(l.srv.cfg.HandshakeTimeout, l.srv.cfg.IdleTimeout) / 4
+	return max(10*time.Millisecond, min(d, time.Second))
+}
+
+// tick asks the loop to sweep at every interval until the server stops.
+func (l *loop) tick() {
+	t := time.NewTicker(l.sweepInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-l.srv.done:
+			return
+		case <-t.C:
+			if l.el.Execute(context.Background(), l) != nil {
+				return // engine shutting down
+			}
+		}
+	}
+}
+
+// Run sweeps expired sessions; it runs on the loop.
+func (l *loop) Run(context.Context) error {
+	l.now = time.Now()
+	cfg := &l.srv.cfg
+	for s := l.handshakes.head; s != nil && l.now.Sub(s.stamp) >= cfg.HandshakeTimeout; s = l.handshakes.head {
+		l.handshakes.remove(s)
+		s.expire("handshake timeout")
+	}
+	for s := l.active.head; s != nil && l.now.Sub(s.stamp) >= cfg.IdleTimeout; s = l.active.head {
+		l.active.remove(s)
+		s.expire("idle timeout")
+	}
+	return nil
+}
+
+// dial connects to a DC off the loop and registers the socket on this
+// loop, so the pair shares one reactor. gnet's own EventLoop.Register would
+// dial without a deadline; dialling here bounds it by DialTimeout and then
+// hands the socket to the same loop with Enroll. The session reaches the
+// new conn's OnOpen through the context.
+func (l *loop) dial(s *session, addr string) {
+	go func() {
+		conn, err := l.srv.dialer.Dial("tcp", addr)
+		if err == nil {
+			var res <-chan gnet.RegisteredResult
+			res, err = l.el.Enroll(gnet.NewContext(context.Background(), s), conn)
+			if err != nil {
+				conn.Close()
+			} else {
+				select {
+				case r := <-res:
+					err = r.Err
+				case <-l.srv.done:
+					return // the loop is gone and will not register it
+				}
+			}
+		}
+		if err != nil {
+			l.el.Execute(context.Background(), dialFailure{s: s, addr: addr, err: err})
+		}
+	}()
+}
+
+// dialFailure reports a failed DC connection back on the loop.
+type dialFailure struct {
+	s    *session
+	addr string
+	err  error
+}
+
+func (f dialFailure) Run(context.Context) error {
+	f.s.dialFailed(f.addr, f.err)
+	return nil
+}
+
+// sessionList is an intrusive doubly linked list of sessions.
+type sessionList struct {
+	head, tail *session
+}
+
+func (l *sessionList) pushBack(s *session) {
+	s.list = l
+	s.prev, s.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
+}
+
+func (l *sessionList) remove(s *session) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next, s.list = nil, nil, nil
+}
+
+func remoteField(key string, a net.Addr) zap.Field {
+	if a == nil {
+		return zap.Skip()
+	}
+	return zap.String(key, a.String())
+}

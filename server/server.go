@@ -1,0 +1,142 @@
+// Package server is the proxy's data plane: gnet reactors that accept
+// Telegram clients, check their obfuscated2 header, connect each to its DC
+// and relay both ways.
+//
+// # Threads
+//
+// A DC socket is registered on the event loop of the client it serves
+// (loop.dial), so one loop owns both sockets of a pair: relaying takes no
+// lock and never hands bytes to another thread. Per-loop state (timeouts,
+// the epoll descriptor used for flow control) lives in a loop value that
+// only that loop touches; the only shared state is an atomic client count.
+//
+// # Where bytes are copied
+//
+//   - kernel → gnet's per-loop read buffer (the read syscall);
+//   - decrypted and re-encrypted in place in that buffer, no copy;
+//   - buffer → kernel (the write syscall), straight from the read buffer
+//     when the peer's socket takes it all;
+//   - what the peer's socket does not take is copied once into gnet's
+//     outbound buffer, because the read buffer is reused by the next read;
+//     flow control (package flowctl) bounds that backlog;
+//   - bytes a client sends before its DC connection is up are copied once
+//     into pooled chunks (package chunk) for the same reason, and written
+//     to the DC with one writev when it connects.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// Server is a direct-mode MTProxy.
+type Server struct {
+	cfg Config
+	log *zap.Logger
+
+	eng     gnet.Engine
+	addrs   []net.Addr
+	bootErr error
+	ready   chan struct{}
+	done    chan struct{}
+
+	loops   sync.Map // gnet.EventLoop → *loop
+	clients atomic.Int64
+	dialer  net.Dialer
+}
+
+// New checks cfg and returns a server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		dialer: net.Dialer{Timeout: cfg.DialTimeout},
+	}, nil
+}
+
+// Serve binds the listeners and runs the reactors until Stop or a fatal
+// error.
+func (s *Server) Serve() error {
+	loops := s.cfg.Loops
+	if loops == 0 {
+		loops = runtime.NumCPU()
+	}
+	protoAddrs := make([]string, len(s.cfg.Listen))
+	for i, a := range s.cfg.Listen {
+		protoAddrs[i] = "tcp://" + a
+	}
+	err := gnet.Rotate(&handler{srv: s}, protoAddrs,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(loops),
+		gnet.WithLoadBalancing(gnet.LeastConnections),
+		gnet.WithReuseAddr(true),
+		gnet.WithLogger(s.log.Named("gnet").Sugar()),
+	)
+	if s.bootErr != nil {
+		return s.bootErr
+	}
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+// Ready is closed once the listeners are bound and the reactors run.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs returns the bound listening addresses (ports resolved), once Ready.
+func (s *Server) Addrs() []net.Addr { return s.addrs }
+
+// Clients returns the number of open client connections.
+func (s *Server) Clients() int { return int(s.clients.Load()) }
+
+// Stop closes the listeners and every connection, and waits for the
+// reactors to exit.
+func (s *Server) Stop(ctx context.Context) error {
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.eng.Stop(ctx)
+}
+
+// boundAddrs asks the kernel which addresses the listeners got, so that a
+// port 0 in the configuration can be reported.
+func (s *Server) boundAddrs(eng gnet.Engine) ([]net.Addr, error) {
+	addrs := make([]net.Addr, 0, len(s.cfg.Listen))
+	for _, a := range s.cfg.Listen {
+		fd, err := eng.DupListener("tcp", a)
+		if err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", a, err)
+		}
+		sa, err := unix.Getsockname(fd)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("server: listener %s: %w", a, err)
+		}
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			addrs = append(addrs, &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port})
+		case *unix.SockaddrInet6:
+			addrs = append(addrs, &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port})
+		default:
+			return nil, errors.New("server: listener " + a + " is not TCP")
+		}
+	}
+	return addrs, nil
+}

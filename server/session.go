@@ -1,0 +1,382 @@
+package server
+
+import (
+	"context"
+	stdcipher "crypto/cipher"
+	"crypto/rand"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+
+	"github.com/mtproxy-go/mtproxy/codec/obfuscated2"
+	"github.com/mtproxy-go/mtproxy/server/chunk"
+	"github.com/mtproxy-go/mtproxy/server/flowctl"
+)
+
+type state uint8
+
+const (
+	stateHandshake state = iota // waiting for the client's 64-byte header
+	stateSwallow                // header matched no secret: discard input until the handshake timeout
+	stateDialing                // header valid, DC connection on its way
+	stateRelay                  // both sockets up
+	stateClosing                // one side gone, the other delivering what is queued for it
+)
+
+// endpoint is one socket of a session. Its gnet.Conn context points here.
+type endpoint struct {
+	s    *session
+	conn gnet.Conn // nil before the DC connects and after OnClose
+	// decrypt turns bytes read from conn into plaintext; encrypt turns
+	// plaintext into bytes for conn.
+	decrypt, encrypt stdcipher.Stream
+	// paused: epoll does not report conn readable (flowctl).
+	paused bool
+	// draining: the peer is gone; conn closes once its outbound is empty.
+	draining bool
+	// read counts bytes received from conn, for the close log.
+	read int64
+}
+
+// session is one client and its DC connection. Everything in it runs on
+// the client's event loop.
+type session struct {
+	loop       *loop
+	client, dc endpoint
+	state      state
+
+	tag      obfuscated2.Tag
+	dcIndex  int16
+	dcHeader [obfuscated2.HeaderLen]byte
+	// pending holds client bytes, already encrypted for the DC, until the
+	// DC connection is up.
+	pending chunk.Queue
+
+	// Membership of the loop's timeout lists; stamp is the accept time on
+	// the handshake list and the last activity on the active list.
+	list       *sessionList
+	prev, next *session
+	stamp      time.Time
+
+	// The check timer resumes paused sources and closes drained conns,
+	// since gnet has no "outbound drained" callback.
+	timer      *time.Timer
+	timerArmed bool
+	delay      time.Duration
+	lastCheck  time.Time
+	lastQueued int
+	closeBy    time.Time
+}
+
+const (
+	minCheckDelay = 200 * time.Microsecond
+	maxCheckDelay = 50 * time.Millisecond
+)
+
+func (s *session) peer(ep *endpoint) *endpoint {
+	if ep == &s.client {
+		return &s.dc
+	}
+	return &s.client
+}
+
+func (s *session) logger() *zap.Logger { return s.loop.srv.log }
+
+// traffic handles readable data on ep.
+func (s *session) traffic(ep *endpoint) gnet.Action {
+	switch s.state {
+	case stateHandshake:
+		return s.handshake()
+	case stateDialing, stateRelay:
+		s.forward(ep, s.peer(ep))
+	default: // swallowing a bad client, or closing: input has nowhere to go
+		ep.conn.Discard(-1)
+	}
+	return gnet.None
+}
+
+// handshake parses the client's header once all 64 bytes are in.
+func (s *session) handshake() gnet.Action {
+	c := s.client.conn
+	if c.InboundBuffered() < obfuscated2.HeaderLen {
+		return gnet.None // gnet keeps the partial header
+	}
+	h, _ := c.Peek(obfuscated2.HeaderLen)
+	hello, err := obfuscated2.ParseClient((*[obfuscated2.HeaderLen]byte)(h), s.loop.srv.cfg.Secrets)
+	c.Discard(obfuscated2.HeaderLen)
+	if err != nil {
+		// Answering or closing at once would tell a prober that this is
+		// a proxy; the official proxy swallows everything instead.
+		s.state = stateSwallow
+		s.logger().Debug("client header matches no secret; swallowing its input until the handshake timeout",
+			remoteField("client", c.RemoteAddr()))
+		c.Discard(-1)
+		return gnet.None
+	}
+	cfg := &s.loop.srv.cfg
+	addr, known := cfg.DCs.Lookup(hello.DC, cfg.PreferIPv6)
+	if !known {
+		s.logger().Info("client asked for an unknown DC; using the default DC",
+			zap.Int16("dc", hello.DC), zap.String("addr", addr), remoteField("client", c.RemoteAddr()))
+	}
+	backend, err := obfuscated2.NewBackend(rand.Reader, hello.Tag, hello.DC)
+	if err != nil {
+		s.logger().Error("cannot open a DC connection", zap.Error(err))
+		return gnet.Close
+	}
+	s.tag, s.dcIndex = hello.Tag, hello.DC
+	s.client.decrypt, s.client.encrypt = hello.Decrypt, hello.Encrypt
+	s.dc.decrypt, s.dc.encrypt = backend.Decrypt, backend.Encrypt
+	s.dcHeader = backend.Header
+	s.state = stateDialing
+	s.loop.handshakes.remove(s)
+	s.stamp = s.loop.now
+	s.loop.active.pushBack(s)
+	s.logger().Debug("client handshake ok", remoteField("client", c.RemoteAddr()),
+		zap.Stringer("transport", hello.Tag), zap.Int16("dc", hello.DC), zap.Int("secret", hello.Secret), zap.String("dc_addr", addr))
+	s.loop.dial(s, addr)
+	s.forward(&s.client, &s.dc) // bytes that came with the header
+	return gnet.None
+}
+
+// forward moves what from has read to its peer: deciphered with from's
+// stream and enciphered with to's, in place in gnet's read buffer.
+func (s *session) forward(from, to *endpoint) {
+	buf, _ := from.conn.Next(-1)
+	if len(buf) == 0 {
+		return
+	}
+	from.read += int64(len(buf))
+	s.touch()
+	from.decrypt.XORKeyStream(buf, buf)
+	to.encrypt.XORKeyStream(buf, buf)
+
+	high, low := s.loop.srv.cfg.HighWatermark, s.loop.srv.cfg.LowWatermark
+	if s.state == stateDialing {
+		s.pending.Append(buf)
+		if s.pending.Len() > high {
+			s.pause(from) // dcOpened resumes it
+		}
+		return
+	}
+
+	queuedBefore := to.conn.OutboundBuffered()
+	to.conn.Write(buf) // on error gnet closes `to` at once and we hear of it in closed
+	if to.conn == nil {
+		return
+	}
+	queued := to.conn.OutboundBuffered()
+	// gnet arms EPOLLIN again when a write starts a backlog: undo that.
+	if to.paused && queuedBefore == 0 && queued > 0 {
+		s.setPaused(to)
+	}
+	switch {
+	case queued > high:
+		s.pause(from)
+	case from.paused && queued <= low:
+		s.resume(from)
+	case from.paused:
+		s.setPaused(from) // a read slipped through; keep it paused
+	}
+}
+
+// touch marks the session active for the idle timeout. Stamps use the
+// loop's coarse clock, so a busy session moves in the list at most once
+// per sweep.
+func (s *session) touch() {
+	if s.list == &s.loop.active && s.stamp != s.loop.now {
+		s.stamp = s.loop.now
+		s.loop.active.remove(s)
+		s.loop.active.pushBack(s)
+	}
+}
+
+// pause stops reading ep until its peer's backlog drains.
+func (s *session) pause(ep *endpoint) {
+	if !ep.paused {
+		ep.paused = true
+		s.startChecks()
+	}
+	s.setPaused(ep)
+}
+
+// startChecks arms the check timer afresh. While dialing there is nothing
+// to check: dcOpened starts the checks for a source paused meanwhile.
+func (s *session) startChecks() {
+	if s.state != stateRelay {
+		return
+	}
+	s.delay = minCheckDelay
+	s.lastCheck = time.Time{}
+	s.arm()
+}
+
+func (s *session) setPaused(ep *endpoint) {
+	if err := flowctl.Pause(s.loop.epfd, ep.conn); err != nil {
+		s.fail(err)
+	}
+}
+
+func (s *session) resume(ep *endpoint) {
+	ep.paused = false
+	if err := flowctl.Resume(s.loop.epfd, ep.conn); err != nil {
+		s.fail(err)
+	}
+}
+
+// fail tears the session down after an error we cannot relay through.
+func (s *session) fail(err error) {
+	s.logger().Error("closing session", zap.Error(err))
+	s.closeBoth()
+}
+
+func (s *session) closeBoth() {
+	for _, ep := range []*endpoint{&s.client, &s.dc} {
+		if ep.conn != nil {
+			ep.conn.Close()
+		}
+	}
+}
+
+// arm schedules a check after s.delay unless one is pending.
+func (s *session) arm() {
+	if s.timerArmed {
+		return
+	}
+	s.timerArmed = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.delay, s.fire)
+	} else {
+		s.timer.Reset(s.delay)
+	}
+}
+
+// fire runs on the timer's goroutine: it only hands the check to the loop.
+func (s *session) fire() {
+	s.loop.el.Execute(context.Background(), s) // fails only when shutting down
+}
+
+// Run is the timer check, on the loop: resume sources whose peer drained
+// below the low watermark and close draining conns that are done.
+func (s *session) Run(context.Context) error {
+	s.timerArmed = false
+	now := time.Now()
+	again := false
+	for _, ep := range []*endpoint{&s.client, &s.dc} {
+		if ep.conn == nil {
+			continue
+		}
+		if ep.draining {
+			if ep.conn.OutboundBuffered() == 0 || now.After(s.closeBy) {
+				ep.draining = false
+				ep.conn.Close()
+			} else {
+				again = true
+			}
+			continue
+		}
+		if !ep.paused || s.state != stateRelay {
+			continue
+		}
+		queued := s.peer(ep).conn.OutboundBuffered()
+		if queued <= s.loop.srv.cfg.LowWatermark {
+			s.resume(ep)
+			continue
+		}
+		again = true
+		s.adaptDelay(now, queued)
+	}
+	if again {
+		s.arm()
+	}
+	return nil
+}
+
+// adaptDelay picks the next check from the observed drain rate, so a fast
+// reader resumes about when it reaches the low watermark and a slow one
+// costs few wake-ups.
+func (s *session) adaptDelay(now time.Time, queued int) {
+	drained := s.lastQueued - queued
+	switch {
+	case !s.lastCheck.IsZero() && drained > 0:
+		elapsed := now.Sub(s.lastCheck)
+		toLow := queued - s.loop.srv.cfg.LowWatermark
+		s.delay = time.Duration(int64(elapsed) * int64(toLow) / int64(drained))
+	default:
+		s.delay *= 2
+	}
+	s.delay = max(minCheckDelay, min(s.delay, maxCheckDelay))
+	s.lastCheck, s.lastQueued = now, queued
+}
+
+// dcOpened runs when the DC socket is registered on this loop.
+func (s *session) dcOpened(c gnet.Conn) ([]byte, gnet.Action) {
+	if s.state != stateDialing {
+		return nil, gnet.Close // the client left meanwhile
+	}
+	s.dc.conn = c
+	c.SetContext(&s.dc)
+	s.state = stateRelay
+	iov := s.pending.AppendBuffers([][]byte{s.dcHeader[:]})
+	c.Writev(iov)
+	s.pending.Reset()
+	if s.dc.conn == nil {
+		return nil, gnet.None // the write failed and gnet closed it
+	}
+	if s.client.paused {
+		s.startChecks()
+	}
+	return nil, gnet.None
+}
+
+func (s *session) dialFailed(addr string, err error) {
+	if s.state != stateDialing {
+		return
+	}
+	s.logger().Warn("cannot connect to DC; closing client",
+		zap.Int16("dc", s.dcIndex), zap.String("addr", addr), zap.Error(err), remoteField("client", s.client.conn.RemoteAddr()))
+	s.closeBoth()
+}
+
+// expire closes a session that a timeout removed from the loop's lists.
+func (s *session) expire(reason string) {
+	s.logger().Debug("closing session", zap.String("reason", reason), remoteField("client", s.client.conn.RemoteAddr()))
+	s.closeBoth()
+}
+
+// closed runs when gnet has closed ep's socket.
+func (s *session) closed(ep *endpoint, err error) {
+	isClient := ep == &s.client
+	remote := ep.conn.RemoteAddr()
+	ep.conn, ep.paused, ep.draining = nil, false, false
+	if isClient {
+		s.loop.srv.clients.Add(-1)
+	}
+	if s.state != stateClosing {
+		s.state = stateClosing
+		if s.list != nil {
+			s.list.remove(s)
+		}
+		s.pending.Reset()
+		side := "dc"
+		if isClient {
+			side = "client"
+		}
+		s.logger().Debug("session ending", zap.String("closed_by", side), remoteField("addr", remote), zap.Error(err),
+			zap.Int64("client_bytes", s.client.read), zap.Int64("dc_bytes", s.dc.read))
+	}
+	peer := s.peer(ep)
+	if peer.conn == nil || peer.draining {
+		return
+	}
+	if peer.conn.OutboundBuffered() == 0 {
+		peer.conn.Close()
+		return
+	}
+	// Deliver what the peer still has queued, then close it.
+	peer.draining = true
+	s.closeBy = time.Now().Add(s.loop.srv.cfg.CloseTimeout)
+	s.delay = minCheckDelay
+	s.arm()
+}
