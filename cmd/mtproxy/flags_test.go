@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/mtproxy-go/mtproxy/codec/secret"
+)
+
+const key = "00112233445566778899aabbccddeeff"
+
+func TestParseFlagsOfficialNames(t *testing.T) {
+	o, err := parseFlags([]string{
+		"-H", "443,8443", "-S", key, "--mtproto-secret", "dd" + key,
+		"-S", "ee" + key + "6578616d706c652e636f6d",
+		"-M", "3", "-C", "1000", "-u", "nobody", "--address", "127.0.0.1", "-p", "8888",
+		"--dc", "2=127.0.0.1:9999", "--dc=-2=[::1]:9998", "-vv", "--log-format", "json",
+		"--idle-timeout", "1m",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.ports) != 2 || o.ports[0] != 443 || o.ports[1] != 8443 {
+		t.Errorf("ports %v", o.ports)
+	}
+	if len(o.secrets) != 3 || o.secrets[1].Mode != secret.Secure || o.secrets[2].Mode != secret.FakeTLS {
+		t.Fatalf("secrets %+v", o.secrets)
+	}
+	for _, s := range o.secrets {
+		if s.WithMode(secret.Classic, "").Hex() != key {
+			t.Errorf("secret %s: key %x, want %s", s.Hex(), s.Key, key)
+		}
+	}
+	if o.slaves != 3 || o.maxConnections != 1000 || o.user != "nobody" || o.address != "127.0.0.1" ||
+		o.statsPort != "8888" || len(o.dcOverrides) != 2 || o.verbosity != 2 || o.logFormat != "json" ||
+		o.idleTimeout != time.Minute {
+		t.Errorf("options %+v", o)
+	}
+}
+
+func TestParseFlagsDefaults(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.ports) != 1 || o.ports[0] != 8443 || o.address != "0.0.0.0" || len(o.secrets) != 0 {
+		t.Fatalf("defaults %+v", o)
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-S", "0011"}, "32 hex digits"},
+		{[]string{"-S", strings.Repeat("zz", 16)}, "secret"},
+		{[]string{"-H", "0"}, "bad port"},
+		{[]string{"-H", "80,x"}, "bad port"},
+		{[]string{"-M", "-1"}, "≥ 0"},
+		{[]string{"--log-format", "xml"}, "console or json"},
+		{[]string{"--dc", "2=nowhere"}, "--dc"},
+		{[]string{"--dc", "x=127.0.0.1:1"}, "--dc"},
+		{[]string{"-p", "stats"}, "port number"},
+		{[]string{"--idle-timeout", "0s"}, "positive"},
+		{[]string{"proxy-multi.conf"}, "not supported yet"},
+		{[]string{"--no-such-flag"}, "not defined"},
+		{strings.Fields(strings.Repeat("-S "+key+" ", 17)), "at most 16"},
+	} {
+		_, err := parseFlags(tc.args, io.Discard)
+		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err %v, want a usage error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestRunExitsTwoOnBadFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"-S", "nothex"}, &stderr); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), "mtproxy: ") {
+		t.Fatalf("no error message: %q", stderr.String())
+	}
+	if code := run([]string{"-h"}, io.Discard); code != 2 {
+		t.Fatalf("-h: exit %d, want 2", code)
+	}
+}
+
+func TestExpandShortFlags(t *testing.T) {
+	got := strings.Join(expandShortFlags([]string{"-vvv", "-v", "-S", "x", "-vx"}), " ")
+	if want := "-v -v -v -v -S x -vx"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestServerConfig(t *testing.T) {
+	o, err := parseFlags([]string{"-H", "1443", "-S", key, "--address", "127.0.0.1", "--dc", "2=127.0.0.1:9"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := serverConfig(o, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Listen) != 1 || cfg.Listen[0] != "127.0.0.1:1443" || len(cfg.Secrets) != 1 {
+		t.Fatalf("config %+v", cfg)
+	}
+	if addr, known := cfg.DCs.Lookup(2, false); !known || addr != "127.0.0.1:9" {
+		t.Fatalf("DC 2 → %s %v, want the override", addr, known)
+	}
+	if publicHost(o) != "127.0.0.1" {
+		t.Fatalf("public host %q, want the bind address", publicHost(o))
+	}
+}
