@@ -1,0 +1,432 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
+	"github.com/mtproxy-go/mtproxy/server"
+)
+
+var testKey = [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
+
+var allTags = []uint32{fakedc.TagAbridged, fakedc.TagIntermediate, fakedc.TagPaddedIntermediate}
+
+// proxy is a server under test with its log.
+type proxy struct {
+	*server.Server
+	addr string
+	logs *observer.ObservedLogs
+}
+
+// startFakeDC starts a fake DC that is closed with the test.
+func startFakeDC(t testing.TB, cfg fakedc.Config) *fakedc.Server {
+	t.Helper()
+	d, err := fakedc.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// tableTo sends DCs 1–5 (and so their media DCs and unknown indexes) to addr.
+func tableTo(t testing.TB, addr string) *dc.Table {
+	t.Helper()
+	table := dc.Default()
+	for id := 1; id <= 5; id++ {
+		if err := table.Override(id, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return table
+}
+
+// startProxy runs a server on 127.0.0.1:0 towards dcAddr. cfg may preset
+// anything but Listen, Logger and DCs.
+func startProxy(t testing.TB, dcAddr string, cfg server.Config) *proxy {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	cfg.Listen = []string{"127.0.0.1:0"}
+	cfg.Logger = zap.New(core)
+	cfg.DCs = tableTo(t, dcAddr)
+	if cfg.Secrets == nil {
+		cfg.Secrets = [][16]byte{{1}, testKey}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case <-srv.Ready():
+	case err := <-served:
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &proxy{Server: srv, addr: srv.Addrs()[0].String(), logs: logs}
+}
+
+func dial(t testing.TB, addr string, tag uint32, dcIndex int16) *tgclient.RawConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := tgclient.DialRaw(ctx, addr, testKey, tag, dcIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEchoThroughProxy(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	for _, loops := range []int{1, 2} {
+		p := startProxy(t, d.Addr(), server.Config{Loops: loops})
+		for _, tag := range allTags {
+			for _, dcIndex := range []int16{2, -4, 999} {
+				c := dial(t, p.addr, tag, dcIndex)
+				msg := make([]byte, 100_000)
+				rand.Read(msg)
+				go c.Write(msg)
+				got := make([]byte, len(msg))
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.ReadFull(c, got); err != nil {
+					t.Fatalf("loops %d tag %x dc %d: %v", loops, tag, dcIndex, err)
+				}
+				if !bytes.Equal(got, msg) {
+					t.Fatalf("loops %d tag %x dc %d: echo differs", loops, tag, dcIndex)
+				}
+				c.Close()
+			}
+		}
+	}
+	// The DC saw the client's tag and DC index (an unknown index is kept:
+	// only the address falls back to the default DC).
+	seen := map[[2]int64]bool{}
+	for _, ci := range d.Conns() {
+		if ci.Err != nil {
+			t.Fatalf("fake DC refused a proxy header: %v", ci.Err)
+		}
+		seen[[2]int64{int64(ci.Tag), int64(ci.DC)}] = true
+	}
+	for _, tag := range allTags {
+		for _, dcIndex := range []int16{2, -4, 999} {
+			if !seen[[2]int64{int64(tag), int64(dcIndex)}] {
+				t.Errorf("DC never saw tag %x dc %d", tag, dcIndex)
+			}
+		}
+	}
+}
+
+func TestUnknownDCIsLogged(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1})
+	c := dial(t, p.addr, fakedc.TagPaddedIntermediate, 777)
+	c.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	if p.logs.FilterMessageSnippet("unknown DC").Len() != 1 {
+		t.Fatalf("want one log line about the unknown DC, got %v", p.logs.All())
+	}
+}
+
+// TestBulkBothWays pushes 64 MiB each way through the proxy on several
+// clients at once and checks every byte.
+func TestBulkBothWays(t *testing.T) {
+	const size = 64 << 20
+	const clients = 3
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 2})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*clients)
+	start := time.Now()
+	for i := range clients {
+		c := dial(t, p.addr, allTags[i%len(allTags)], 2)
+		seed := uint64(100 + i)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := io.Copy(c, io.LimitReader(fakedc.NewPattern(seed), size)); err != nil {
+				errs <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+			v := fakedc.NewVerifier(seed)
+			if _, err := io.CopyN(v, c, size); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("%d MiB each way on %d clients in %v", size>>20, clients, time.Since(start))
+}
+
+// TestBackpressure has the DC push 256 MiB to a client that reads slowly:
+// the proxy must stop reading the DC instead of buffering, and deliver
+// every byte.
+func TestBackpressure(t *testing.T) {
+	const size = 256 << 20
+	const seed = 7
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Source, SourceBytes: size, Seed: seed})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1})
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	baseline := ms.HeapInuse
+
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}()
+
+	c := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	v := fakedc.NewVerifier(seed)
+	buf := make([]byte, 64<<10)
+	c.SetReadDeadline(time.Now().Add(3 * time.Minute))
+	start := time.Now()
+	for v.Verified() < size {
+		n, err := c.Read(buf[:min(len(buf), int(size-v.Verified()))])
+		if _, verr := v.Write(buf[:n]); verr != nil {
+			t.Fatal(verr)
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", v.Verified(), err)
+		}
+		// Slow (under 64 MB/s) for the first 48 MiB, so the proxy has to
+		// hold the DC back for about a second; then as fast as it can check.
+		if v.Verified() < 48<<20 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(stop)
+	<-sampled
+	growth := int64(peak) - int64(baseline)
+	t.Logf("256 MiB in %v; heap in use grew by %.1f MiB", time.Since(start), float64(growth)/(1<<20))
+	if growth > 16<<20 {
+		t.Fatalf("heap grew by %d MiB while relaying to a slow reader, want < 16 MiB", growth>>20)
+	}
+}
+
+// resources counts what a leak would leave behind.
+func resources(t testing.TB) (goroutines, fds int) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runtime.NumGoroutine(), len(entries)
+}
+
+func waitNoLeak(t testing.TB, goroutines, fds int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, f := resources(t)
+		if g <= goroutines && f <= fds {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("leak: goroutines %d → %d, fds %d → %d\n%s", goroutines, g, fds, f, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// expectClosed reads from c until the proxy closes it, failing if any byte
+// arrives or it stays open past the deadline.
+func expectClosed(t testing.TB, c net.Conn, within time.Duration) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(within))
+	n, err := c.Read(make([]byte, 1))
+	if n > 0 {
+		t.Fatal("proxy answered a bad client")
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("connection still open after %v", within)
+	}
+}
+
+func TestBadClients(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 2, HandshakeTimeout: 300 * time.Millisecond})
+	// Warm up so that lazily started goroutines (loop sweepers, gnet's
+	// worker pool) are in the baseline.
+	warm := dial(t, p.addr, fakedc.TagAbridged, 2)
+	warm.Write([]byte("warm"))
+	io.ReadFull(warm, make([]byte, 4))
+	warm.Close()
+	waitFor(t, "warm-up client gone", func() bool { return p.Clients() == 0 })
+	g0, f0 := resources(t)
+
+	t.Run("wrong secret is swallowed until the handshake timeout", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := tgclient.DialRaw(ctx, p.addr, [16]byte{0xba, 0xd}, fakedc.TagPaddedIntermediate, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		c.Write(bytes.Repeat([]byte{1}, 10_000)) // swallowed, never relayed
+		expectClosed(t, c, 5*time.Second)
+		if e := time.Since(start); e < 200*time.Millisecond {
+			t.Fatalf("closed after %v, before the handshake timeout", e)
+		}
+		if p.logs.FilterMessageSnippet("matches no secret").Len() == 0 {
+			t.Fatal("no log line for the bad header")
+		}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		junk := make([]byte, 4096)
+		rand.Read(junk)
+		c.Write(junk)
+		expectClosed(t, c, 5*time.Second)
+	})
+	t.Run("truncated header", func(t *testing.T) {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(make([]byte, 30))
+		expectClosed(t, c, 5*time.Second)
+	})
+	t.Run("silent client", func(t *testing.T) {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		expectClosed(t, c, 5*time.Second)
+	})
+	t.Run("reset mid-stream", func(t *testing.T) {
+		c := dial(t, p.addr, fakedc.TagIntermediate, 2)
+		go io.Copy(io.Discard, c)
+		chunk := make([]byte, 256<<10)
+		for range 20 {
+			if _, err := c.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Conn.(*net.TCPConn).SetLinger(0)
+		c.Close() // RST
+	})
+	t.Run("DC refuses", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refusing := ln.Addr().String()
+		ln.Close()
+		q := startProxy(t, refusing, server.Config{Loops: 1})
+		c := dial(t, q.addr, fakedc.TagPaddedIntermediate, 2)
+		c.Write([]byte("hello"))
+		expectClosed(t, c, 5*time.Second)
+		if q.logs.FilterMessageSnippet("cannot connect to DC").Len() != 1 {
+			t.Fatalf("want one log line for the refused DC, got %v", q.logs.All())
+		}
+		c.Close()
+		waitFor(t, "client count back to 0", func() bool { return q.Clients() == 0 })
+	})
+
+	waitFor(t, "client count back to 0", func() bool { return p.Clients() == 0 })
+	waitNoLeak(t, g0, f0)
+}
+
+func TestIdleTimeout(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1, IdleTimeout: 300 * time.Millisecond})
+	c := dial(t, p.addr, fakedc.TagAbridged, 2)
+	c.Write([]byte("abcd"))
+	io.ReadFull(c, make([]byte, 4))
+	start := time.Now()
+	expectClosed(t, c, 5*time.Second)
+	if e := time.Since(start); e < 250*time.Millisecond {
+		t.Fatalf("idle pair closed after %v", e)
+	}
+	waitFor(t, "DC side closed", func() bool { return p.Clients() == 0 })
+}
+
+func TestConnectionLimit(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1, MaxConnections: 2})
+	for i := range 2 {
+		c := dial(t, p.addr, fakedc.TagAbridged, 2)
+		c.Write([]byte("1234"))
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatalf("client %d under the limit: %v", i, err)
+		}
+	}
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	expectClosed(t, c, 5*time.Second)
+	if p.logs.FilterMessageSnippet("connection limit").Len() != 1 {
+		t.Fatal("no log line for the refused connection")
+	}
+}
