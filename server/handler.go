@@ -60,16 +60,17 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 
 // accept takes a new client connection.
 func (s *Server) accept(c gnet.Conn) gnet.Action {
-	if n := s.clients.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
-		s.clients.Add(-1)
-		s.log.Warn("connection limit reached, closing new client",
-			zap.Int("limit", s.cfg.MaxConnections), zap.Stringer("client", c.RemoteAddr()))
-		return gnet.Close
-	}
 	l, err := s.loopOf(c)
 	if err != nil {
-		s.clients.Add(-1)
 		s.log.Error("cannot serve client", zap.Error(err))
+		return gnet.Close
+	}
+	l.stats.Accepted++
+	if n := s.clients.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
+		s.clients.Add(-1)
+		l.stats.OverLimit++
+		s.log.Warn("connection limit reached, closing new client",
+			zap.Int("limit", s.cfg.MaxConnections), zap.Stringer("client", c.RemoteAddr()))
 		return gnet.Close
 	}
 	sess := &session{loop: l}

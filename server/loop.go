@@ -7,6 +7,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
+
+	"github.com/mtproxy-go/mtproxy/stats"
 )
 
 // loop is the per-reactor state. Only its own event loop touches it, except
@@ -23,6 +25,8 @@ type loop struct {
 	active     sessionList
 	// now is refreshed by each sweep: a coarse clock for activity stamps.
 	now time.Time
+
+	stats stats.Counters
 }
 
 func newLoop(s *Server, el gnet.EventLoop, epfd int) *loop {
@@ -58,10 +62,12 @@ func (l *loop) Run(context.Context) error {
 	cfg := &l.srv.cfg
 	for s := l.handshakes.head; s != nil && l.now.Sub(s.stamp) >= cfg.HandshakeTimeout; s = l.handshakes.head {
 		l.handshakes.remove(s)
+		l.stats.HandshakeTimeouts++
 		s.expire("handshake timeout")
 	}
 	for s := l.active.head; s != nil && l.now.Sub(s.stamp) >= cfg.IdleTimeout; s = l.active.head {
 		l.active.remove(s)
+		l.stats.IdleTimeouts++
 		s.expire("idle timeout")
 	}
 	return nil

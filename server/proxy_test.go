@@ -19,6 +19,7 @@ import (
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
 	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
 	"github.com/mtproxy-go/mtproxy/server"
+	"github.com/mtproxy-go/mtproxy/stats"
 )
 
 var testKey = [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
@@ -90,6 +91,17 @@ func startProxy(t testing.TB, dcAddr string, cfg server.Config) *proxy {
 	return &proxy{Server: srv, addr: srv.Addrs()[0].String(), logs: logs}
 }
 
+func (p *proxy) stats(t testing.TB) stats.Counters {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := p.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func dial(t testing.TB, addr string, tag uint32, dcIndex int16) *tgclient.RawConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -134,6 +146,10 @@ func TestEchoThroughProxy(t *testing.T) {
 				}
 				c.Close()
 			}
+		}
+		st := p.stats(t)
+		if st.HandshakesOK != 9 || st.UnknownDC != 3 || st.DCConnected != 9 || st.ClientBytes != 9*100_000 {
+			t.Errorf("loops %d: counters %+v, want 9 handshakes, 3 unknown DCs, 9 DC connections, 900000 client bytes", loops, st)
 		}
 	}
 	// The DC saw the client's tag and DC index (an unknown index is kept:
@@ -204,6 +220,9 @@ func TestBulkBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d MiB each way on %d clients in %v", size>>20, clients, time.Since(start))
+	if st := p.stats(t); st.ClientBytes != clients*size || st.DCBytes != clients*size {
+		t.Fatalf("counted %d client and %d DC bytes, want %d each", st.ClientBytes, st.DCBytes, clients*size)
+	}
 }
 
 // TestBackpressure has the DC push 256 MiB to a client that reads slowly:
@@ -262,6 +281,11 @@ func TestBackpressure(t *testing.T) {
 	t.Logf("256 MiB in %v; heap in use grew by %.1f MiB", time.Since(start), float64(growth)/(1<<20))
 	if growth > 16<<20 {
 		t.Fatalf("heap grew by %d MiB while relaying to a slow reader, want < 16 MiB", growth>>20)
+	}
+	st := p.stats(t)
+	t.Logf("the DC was paused %d times", st.Pauses)
+	if st.Pauses == 0 || st.DCBytes != size {
+		t.Fatalf("counters %+v: want pauses and %d DC bytes", st, size)
 	}
 }
 
@@ -388,12 +412,20 @@ func TestBadClients(t *testing.T) {
 		if q.logs.FilterMessageSnippet("cannot connect to DC").Len() != 1 {
 			t.Fatalf("want one log line for the refused DC, got %v", q.logs.All())
 		}
+		if st := q.stats(t); st.DCFailed != 1 || st.DCConnected != 0 {
+			t.Fatalf("counters %+v, want one failed DC connection", st)
+		}
 		c.Close()
 		waitFor(t, "client count back to 0", func() bool { return q.Clients() == 0 })
 	})
 
 	waitFor(t, "client count back to 0", func() bool { return p.Clients() == 0 })
 	waitNoLeak(t, g0, f0)
+	// Bad header: wrong secret and garbage. Timeouts: those two, the
+	// truncated header and the silent client.
+	if st := p.stats(t); st.HandshakesBad != 2 || st.HandshakeTimeouts != 4 {
+		t.Fatalf("counters %+v, want 2 bad handshakes and 4 handshake timeouts", st)
+	}
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -408,6 +440,9 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("idle pair closed after %v", e)
 	}
 	waitFor(t, "DC side closed", func() bool { return p.Clients() == 0 })
+	if st := p.stats(t); st.IdleTimeouts != 1 {
+		t.Fatalf("counters %+v, want one idle timeout", st)
+	}
 }
 
 func TestConnectionLimit(t *testing.T) {
@@ -428,5 +463,8 @@ func TestConnectionLimit(t *testing.T) {
 	expectClosed(t, c, 5*time.Second)
 	if p.logs.FilterMessageSnippet("connection limit").Len() != 1 {
 		t.Fatal("no log line for the refused connection")
+	}
+	if st := p.stats(t); st.Accepted != 3 || st.OverLimit != 1 {
+		t.Fatalf("counters %+v, want 3 accepted, 1 over the limit", st)
 	}
 }

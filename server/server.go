@@ -36,6 +36,8 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/mtproxy-go/mtproxy/stats"
 )
 
 // Server is a direct-mode MTProxy.
@@ -139,4 +141,34 @@ func (s *Server) boundAddrs(eng gnet.Engine) ([]net.Addr, error) {
 		}
 	}
 	return addrs, nil
+}
+
+// Stats sums every reactor's counters. Each reactor copies its own on its
+// own thread, so the relay never pays for an observer.
+func (s *Server) Stats(ctx context.Context) (stats.Counters, error) {
+	var loops []*loop
+	s.loops.Range(func(_, l any) bool {
+		loops = append(loops, l.(*loop))
+		return true
+	})
+	copies := make(chan stats.Counters, len(loops))
+	for _, l := range loops {
+		err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			copies <- l.stats
+			return nil
+		}))
+		if err != nil {
+			return stats.Counters{}, fmt.Errorf("server: stats: %w", err)
+		}
+	}
+	var sum stats.Counters
+	for range loops {
+		select {
+		case c := <-copies:
+			sum.Add(&c)
+		case <-ctx.Done():
+			return stats.Counters{}, ctx.Err()
+		}
+	}
+	return sum, nil
 }

@@ -109,6 +109,7 @@ func (s *session) handshake() gnet.Action {
 		// Answering or closing at once would tell a prober that this is
 		// a proxy; the official proxy swallows everything instead.
 		s.state = stateSwallow
+		s.loop.stats.HandshakesBad++
 		s.logger().Debug("client header matches no secret; swallowing its input until the handshake timeout",
 			remoteField("client", c.RemoteAddr()))
 		c.Discard(-1)
@@ -117,6 +118,7 @@ func (s *session) handshake() gnet.Action {
 	cfg := &s.loop.srv.cfg
 	addr, known := cfg.DCs.Lookup(hello.DC, cfg.PreferIPv6)
 	if !known {
+		s.loop.stats.UnknownDC++
 		s.logger().Info("client asked for an unknown DC; using the default DC",
 			zap.Int16("dc", hello.DC), zap.String("addr", addr), remoteField("client", c.RemoteAddr()))
 	}
@@ -130,6 +132,7 @@ func (s *session) handshake() gnet.Action {
 	s.dc.decrypt, s.dc.encrypt = backend.Decrypt, backend.Encrypt
 	s.dcHeader = backend.Header
 	s.state = stateDialing
+	s.loop.stats.HandshakesOK++
 	s.loop.handshakes.remove(s)
 	s.stamp = s.loop.now
 	s.loop.active.pushBack(s)
@@ -148,6 +151,11 @@ func (s *session) forward(from, to *endpoint) {
 		return
 	}
 	from.read += int64(len(buf))
+	if from == &s.client {
+		s.loop.stats.ClientBytes += uint64(len(buf))
+	} else {
+		s.loop.stats.DCBytes += uint64(len(buf))
+	}
 	s.touch()
 	from.decrypt.XORKeyStream(buf, buf)
 	to.encrypt.XORKeyStream(buf, buf)
@@ -196,6 +204,7 @@ func (s *session) touch() {
 func (s *session) pause(ep *endpoint) {
 	if !ep.paused {
 		ep.paused = true
+		s.loop.stats.Pauses++
 		s.startChecks()
 	}
 	s.setPaused(ep)
@@ -318,6 +327,7 @@ func (s *session) dcOpened(c gnet.Conn) ([]byte, gnet.Action) {
 	s.dc.conn = c
 	c.SetContext(&s.dc)
 	s.state = stateRelay
+	s.loop.stats.DCConnected++
 	iov := s.pending.AppendBuffers([][]byte{s.dcHeader[:]})
 	c.Writev(iov)
 	s.pending.Reset()
@@ -334,6 +344,7 @@ func (s *session) dialFailed(addr string, err error) {
 	if s.state != stateDialing {
 		return
 	}
+	s.loop.stats.DCFailed++
 	s.logger().Warn("cannot connect to DC; closing client",
 		zap.Int16("dc", s.dcIndex), zap.String("addr", addr), zap.Error(err), remoteField("client", s.client.conn.RemoteAddr()))
 	s.closeBoth()
