@@ -9,9 +9,11 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	gotdobfs "github.com/gotd/td/mtproxy/obfuscated2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -467,4 +469,118 @@ func TestConnectionLimit(t *testing.T) {
 	if st := p.stats(t); st.Accepted != 3 || st.OverLimit != 1 {
 		t.Fatalf("counters %+v, want 3 accepted, 1 over the limit", st)
 	}
+}
+
+// TestHeaderSplitAcrossReads feeds the client's header and first bytes to
+// the proxy one byte per TCP segment.
+func TestHeaderSplitAcrossReads(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1})
+	// A relay in front of the proxy that trickles the first 100 bytes.
+	front := listenOnce(t, func(c net.Conn) {
+		up, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go io.Copy(c, up)
+		one := make([]byte, 1)
+		for range 100 {
+			if _, err := io.ReadFull(c, one); err != nil {
+				return
+			}
+			up.Write(one)
+			time.Sleep(2 * time.Millisecond)
+		}
+		io.Copy(up, c)
+	})
+	c := dial(t, front, fakedc.TagPaddedIntermediate, 2)
+	msg := []byte("split header, then this message")
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+}
+
+// TestDCClosesFirst: a DC sends its last bytes and closes while the proxy
+// still holds a backlog for a slow client; the client receives every byte,
+// then its connection closes.
+func TestDCClosesFirst(t *testing.T) {
+	const size = 32 << 20
+	dcAddr := listenOnce(t, func(c net.Conn) {
+		dcSide, _, err := gotdobfs.Accept(c, nil)
+		if err != nil {
+			return
+		}
+		io.Copy(dcSide, io.LimitReader(fakedc.NewPattern(5), size))
+	})
+	p := startProxy(t, dcAddr, server.Config{Loops: 1})
+	// A front relay reads from the proxy slowly through a small receive
+	// buffer, so that the backlog builds up in the proxy, not the kernel.
+	front := listenOnce(t, func(c net.Conn) {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10)
+			})
+		}}
+		up, err := d.Dial("tcp", p.addr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go io.Copy(up, c)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := up.Read(buf)
+			c.Write(buf[:n])
+			if err != nil {
+				return
+			}
+			time.Sleep(500 * time.Microsecond)
+		}
+	})
+	c := dial(t, front, fakedc.TagAbridged, 2)
+	v := fakedc.NewVerifier(5)
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	if _, err := io.Copy(v, c); err != nil {
+		t.Fatal(err)
+	}
+	if v.Verified() != size {
+		t.Fatalf("client got %d of %d bytes before the close", v.Verified(), size)
+	}
+	waitFor(t, "client count back to 0", func() bool { return p.Clients() == 0 })
+}
+
+// listenOnce serves connections on 127.0.0.1 with serve until the test ends,
+// closing each when serve returns.
+func listenOnce(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
