@@ -73,7 +73,7 @@ func (s *Server) accept(c gnet.Conn) gnet.Action {
 			zap.Int("limit", s.cfg.MaxConnections), zap.Stringer("client", c.RemoteAddr()))
 		return gnet.Close
 	}
-	sess := &session{loop: l}
+	sess := &session{loop: l, watchIdx: -1}
 	sess.client = endpoint{s: sess, conn: c}
 	sess.dc.s = sess
 	sess.stamp = time.Now()

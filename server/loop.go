@@ -26,11 +26,80 @@ type loop struct {
 	// now is refreshed by each sweep: a coarse clock for activity stamps.
 	now time.Time
 
+	// watched holds the sessions with a paused source or a draining conn.
+	// gnet has no "outbound drained" callback, so one timer per loop polls
+	// them every checkInterval while there are any: at most that much
+	// delay before a resume, and no timer per connection.
+	watched    []*session
+	checkTimer *time.Timer
+	checkArmed bool
+	checkRun   gnet.Runnable
+	sweepRun   gnet.Runnable
+
 	stats stats.Counters
 }
 
+// checkInterval bounds the delay between a peer draining and its source
+// being read again. Kernel socket buffers (MBs on loopback with autotuning)
+// keep the peer fed meanwhile; each tick costs a few ns per watched session.
+const checkInterval = time.Millisecond
+
 func newLoop(s *Server, el gnet.EventLoop, epfd int) *loop {
-	return &loop{srv: s, el: el, epfd: epfd, now: time.Now()}
+	l := &loop{srv: s, el: el, epfd: epfd, now: time.Now()}
+	l.checkRun = gnet.RunnableFunc(l.check)
+	l.sweepRun = gnet.RunnableFunc(l.sweep)
+	return l
+}
+
+// watch adds s to the flow-check list and makes sure the timer runs.
+func (l *loop) watch(s *session) {
+	if s.watchIdx < 0 {
+		s.watchIdx = len(l.watched)
+		l.watched = append(l.watched, s)
+	}
+	l.armCheck()
+}
+
+func (l *loop) armCheck() {
+	if !l.checkArmed {
+		l.checkArmed = true
+		if l.checkTimer == nil {
+			l.checkTimer = time.AfterFunc(checkInterval, l.fireCheck)
+		} else {
+			l.checkTimer.Reset(checkInterval)
+		}
+	}
+}
+
+// fireCheck runs on the timer's goroutine and only hands over to the loop.
+func (l *loop) fireCheck() {
+	l.el.Execute(context.Background(), l.checkRun) // fails only when shutting down
+}
+
+// check runs on the loop: it polls every watched session and keeps those
+// that still wait.
+func (l *loop) check(context.Context) error {
+	l.checkArmed = false
+	now := time.Now()
+	for i := 0; i < len(l.watched); {
+		s := l.watched[i]
+		if s.check(now) {
+			i++
+			continue
+		}
+		last := len(l.watched) - 1
+		if i != last {
+			l.watched[i] = l.watched[last]
+			l.watched[i].watchIdx = i
+		}
+		l.watched[last] = nil
+		l.watched = l.watched[:last]
+		s.watchIdx = -1
+	}
+	if len(l.watched) > 0 {
+		l.armCheck()
+	}
+	return nil
 }
 
 // sweepInterval is how often timeouts are checked: often enough that a
@@ -49,15 +118,15 @@ func (l *loop) tick() {
 		case <-l.srv.done:
 			return
 		case <-t.C:
-			if l.el.Execute(context.Background(), l) != nil {
+			if l.el.Execute(context.Background(), l.sweepRun) != nil {
 				return // engine shutting down
 			}
 		}
 	}
 }
 
-// Run sweeps expired sessions; it runs on the loop.
-func (l *loop) Run(context.Context) error {
+// sweep closes expired sessions; it runs on the loop.
+func (l *loop) sweep(context.Context) error {
 	l.now = time.Now()
 	cfg := &l.srv.cfg
 	for s := l.handshakes.head; s != nil && l.now.Sub(s.stamp) >= cfg.HandshakeTimeout; s = l.handshakes.head {

@@ -505,10 +505,10 @@ func TestHeaderSplitAcrossReads(t *testing.T) {
 }
 
 // TestDCClosesFirst: a DC sends its last bytes and closes while the proxy
-// still holds a backlog for a slow client; the client receives every byte,
-// then its connection closes.
+// still holds a backlog for a client that is not reading yet; the client
+// receives every byte, then its connection closes.
 func TestDCClosesFirst(t *testing.T) {
-	const size = 32 << 20
+	const size = 16 << 20 // more than the kernel buffers hold
 	dcAddr := listenOnce(t, func(c net.Conn) {
 		dcSide, _, err := gotdobfs.Accept(c, nil)
 		if err != nil {
@@ -516,13 +516,15 @@ func TestDCClosesFirst(t *testing.T) {
 		}
 		io.Copy(dcSide, io.LimitReader(fakedc.NewPattern(5), size))
 	})
-	p := startProxy(t, dcAddr, server.Config{Loops: 1})
-	// A front relay reads from the proxy slowly through a small receive
-	// buffer, so that the backlog builds up in the proxy, not the kernel.
+	// A high watermark above size: the DC is never paused, and so the proxy
+	// reads its EOF while still holding most of its bytes.
+	p := startProxy(t, dcAddr, server.Config{Loops: 1, HighWatermark: 2 * size})
+	// A front relay with a small receive buffer reads nothing from the
+	// proxy for a while, so the bytes wait in the proxy when the DC closes.
 	front := listenOnce(t, func(c net.Conn) {
 		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 			return rc.Control(func(fd uintptr) {
-				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 32<<10)
+				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
 			})
 		}}
 		up, err := d.Dial("tcp", p.addr)
@@ -531,15 +533,8 @@ func TestDCClosesFirst(t *testing.T) {
 		}
 		defer up.Close()
 		go io.Copy(up, c)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := up.Read(buf)
-			c.Write(buf[:n])
-			if err != nil {
-				return
-			}
-			time.Sleep(500 * time.Microsecond)
-		}
+		time.Sleep(300 * time.Millisecond)
+		io.Copy(c, up)
 	})
 	c := dial(t, front, fakedc.TagAbridged, 2)
 	v := fakedc.NewVerifier(5)
@@ -549,6 +544,9 @@ func TestDCClosesFirst(t *testing.T) {
 	}
 	if v.Verified() != size {
 		t.Fatalf("client got %d of %d bytes before the close", v.Verified(), size)
+	}
+	if p.logs.FilterMessageSnippet("delivering queued bytes").Len() != 1 {
+		t.Fatal("the proxy held no backlog when the DC closed: the test did not exercise draining")
 	}
 	waitFor(t, "client count back to 0", func() bool { return p.Clients() == 0 })
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	stdcipher "crypto/cipher"
 	"crypto/rand"
 	"time"
@@ -59,20 +58,12 @@ type session struct {
 	prev, next *session
 	stamp      time.Time
 
-	// The check timer resumes paused sources and closes drained conns,
-	// since gnet has no "outbound drained" callback.
-	timer      *time.Timer
-	timerArmed bool
-	delay      time.Duration
-	lastCheck  time.Time
-	lastQueued int
-	closeBy    time.Time
+	// watchIdx is the session's place in its loop's flow-check list, -1
+	// when it is not there (see loop.check).
+	watchIdx int
+	// closeBy bounds how long a draining conn may take.
+	closeBy time.Time
 }
-
-const (
-	minCheckDelay = 200 * time.Microsecond
-	maxCheckDelay = 50 * time.Millisecond
-)
 
 func (s *session) peer(ep *endpoint) *endpoint {
 	if ep == &s.client {
@@ -205,20 +196,13 @@ func (s *session) pause(ep *endpoint) {
 	if !ep.paused {
 		ep.paused = true
 		s.loop.stats.Pauses++
-		s.startChecks()
+		// While dialing, dcOpened resumes it; afterwards the loop's flow
+		// check does.
+		if s.state == stateRelay {
+			s.loop.watch(s)
+		}
 	}
 	s.setPaused(ep)
-}
-
-// startChecks arms the check timer afresh. While dialing there is nothing
-// to check: dcOpened starts the checks for a source paused meanwhile.
-func (s *session) startChecks() {
-	if s.state != stateRelay {
-		return
-	}
-	s.delay = minCheckDelay
-	s.lastCheck = time.Time{}
-	s.arm()
 }
 
 func (s *session) setPaused(ep *endpoint) {
@@ -248,75 +232,30 @@ func (s *session) closeBoth() {
 	}
 }
 
-// arm schedules a check after s.delay unless one is pending.
-func (s *session) arm() {
-	if s.timerArmed {
-		return
-	}
-	s.timerArmed = true
-	if s.timer == nil {
-		s.timer = time.AfterFunc(s.delay, s.fire)
-	} else {
-		s.timer.Reset(s.delay)
-	}
-}
-
-// fire runs on the timer's goroutine: it only hands the check to the loop.
-func (s *session) fire() {
-	s.loop.el.Execute(context.Background(), s) // fails only when shutting down
-}
-
-// Run is the timer check, on the loop: resume sources whose peer drained
-// below the low watermark and close draining conns that are done.
-func (s *session) Run(context.Context) error {
-	s.timerArmed = false
-	now := time.Now()
+// check resumes sources whose peer drained below the low watermark and
+// closes draining conns that are done. It runs on the loop's flow-check
+// tick and reports whether the session still needs checking.
+func (s *session) check(now time.Time) bool {
 	again := false
 	for _, ep := range []*endpoint{&s.client, &s.dc} {
-		if ep.conn == nil {
-			continue
-		}
-		if ep.draining {
+		switch {
+		case ep.conn == nil:
+		case ep.draining:
 			if ep.conn.OutboundBuffered() == 0 || now.After(s.closeBy) {
 				ep.draining = false
 				ep.conn.Close()
 			} else {
 				again = true
 			}
-			continue
+		case ep.paused && s.state == stateRelay:
+			if s.peer(ep).conn.OutboundBuffered() <= s.loop.srv.cfg.LowWatermark {
+				s.resume(ep)
+			} else {
+				again = true
+			}
 		}
-		if !ep.paused || s.state != stateRelay {
-			continue
-		}
-		queued := s.peer(ep).conn.OutboundBuffered()
-		if queued <= s.loop.srv.cfg.LowWatermark {
-			s.resume(ep)
-			continue
-		}
-		again = true
-		s.adaptDelay(now, queued)
 	}
-	if again {
-		s.arm()
-	}
-	return nil
-}
-
-// adaptDelay picks the next check from the observed drain rate, so a fast
-// reader resumes about when it reaches the low watermark and a slow one
-// costs few wake-ups.
-func (s *session) adaptDelay(now time.Time, queued int) {
-	drained := s.lastQueued - queued
-	switch {
-	case !s.lastCheck.IsZero() && drained > 0:
-		elapsed := now.Sub(s.lastCheck)
-		toLow := queued - s.loop.srv.cfg.LowWatermark
-		s.delay = time.Duration(int64(elapsed) * int64(toLow) / int64(drained))
-	default:
-		s.delay *= 2
-	}
-	s.delay = max(minCheckDelay, min(s.delay, maxCheckDelay))
-	s.lastCheck, s.lastQueued = now, queued
+	return again
 }
 
 // dcOpened runs when the DC socket is registered on this loop.
@@ -335,7 +274,7 @@ func (s *session) dcOpened(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.None // the write failed and gnet closed it
 	}
 	if s.client.paused {
-		s.startChecks()
+		s.loop.watch(s)
 	}
 	return nil, gnet.None
 }
@@ -386,8 +325,9 @@ func (s *session) closed(ep *endpoint, err error) {
 		return
 	}
 	// Deliver what the peer still has queued, then close it.
+	s.logger().Debug("delivering queued bytes before closing", remoteField("addr", peer.conn.RemoteAddr()),
+		zap.Int("queued", peer.conn.OutboundBuffered()))
 	peer.draining = true
 	s.closeBy = time.Now().Add(s.loop.srv.cfg.CloseTimeout)
-	s.delay = minCheckDelay
-	s.arm()
+	s.loop.watch(s)
 }
