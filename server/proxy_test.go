@@ -172,6 +172,30 @@ func TestEchoThroughProxy(t *testing.T) {
 	}
 }
 
+// TestSecretless: with no secret configured the proxy takes the header's
+// key material as is, like the official proxy without -S.
+func TestSecretless(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1, Secrets: [][16]byte{}, HandshakeTimeout: 300 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := tgclient.DialRawSecretless(ctx, p.addr, fakedc.TagIntermediate, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("secretless"))
+	got := make([]byte, 10)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "secretless" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	// A client with a secret is not understood.
+	k := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	k.Write([]byte("keyed"))
+	expectClosed(t, k, 5*time.Second)
+}
+
 func TestUnknownDCIsLogged(t *testing.T) {
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
 	p := startProxy(t, d.Addr(), server.Config{Loops: 1})

@@ -32,6 +32,17 @@ type RawConn struct {
 // can also send what a proxy must refuse. ctx bounds the dial and the
 // header write.
 func DialRaw(ctx context.Context, proxyAddr string, key [16]byte, tag uint32, dc int16) (*RawConn, error) {
+	return dialRaw(ctx, proxyAddr, key[:], tag, dc)
+}
+
+// DialRawSecretless is DialRaw for a proxy running without secrets, which
+// uses the header's key material as is (protocol.md §2.3) — exactly what a
+// DC expects, so the same client can also talk to a DC directly.
+func DialRawSecretless(ctx context.Context, addr string, tag uint32, dc int16) (*RawConn, error) {
+	return dialRaw(ctx, addr, nil, tag, dc)
+}
+
+func dialRaw(ctx context.Context, proxyAddr string, key []byte, tag uint32, dc int16) (*RawConn, error) {
 	rnd, err := randomHeader()
 	if err != nil {
 		return nil, err
@@ -125,7 +136,7 @@ func randomHeader() ([64]byte, error) {
 // clientHeader turns the random bytes rnd into the 64-byte header sent on the
 // wire and returns the client's streams, the encrypting one already past the
 // header (protocol.md §2.1, §2.3).
-func clientHeader(rnd [64]byte, key [16]byte, tag uint32, dc int16) (hdr [64]byte, enc, dec cipher.Stream, err error) {
+func clientHeader(rnd [64]byte, key []byte, tag uint32, dc int16) (hdr [64]byte, enc, dec cipher.Stream, err error) {
 	init := rnd
 	binary.LittleEndian.PutUint32(init[56:60], tag)
 	binary.LittleEndian.PutUint16(init[60:62], uint16(dc))
@@ -146,12 +157,17 @@ func clientHeader(rnd [64]byte, key [16]byte, tag uint32, dc int16) (hdr [64]byt
 	return hdr, enc, dec, nil
 }
 
-// newStream returns AES-256-CTR keyed with SHA256(prekey ‖ secret).
-func newStream(prekey []byte, secret [16]byte, iv []byte) (cipher.Stream, error) {
-	h := sha256.New()
-	h.Write(prekey)
-	h.Write(secret[:])
-	block, err := aes.NewCipher(h.Sum(nil))
+// newStream returns AES-256-CTR keyed with SHA256(prekey ‖ secret), or with
+// prekey itself when there is no secret.
+func newStream(prekey, secret []byte, iv []byte) (cipher.Stream, error) {
+	key := prekey
+	if secret != nil {
+		h := sha256.New()
+		h.Write(prekey)
+		h.Write(secret)
+		key = h.Sum(nil)
+	}
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("tgclient: %w", err)
 	}

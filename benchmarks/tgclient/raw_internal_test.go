@@ -27,7 +27,7 @@ func TestClientHeaderVector(t *testing.T) {
 	var key [16]byte
 	copy(key[:], unhex(t, "00112233445566778899aabbccddeeff"))
 
-	hdr, enc, dec, err := clientHeader(rnd, key, 0xdddddddd, 2)
+	hdr, enc, dec, err := clientHeader(rnd, key[:], 0xdddddddd, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestClientHeaderGotd(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := [16]byte{1, 2, 3}
-	hdr, enc, dec, err := clientHeader(rnd, key, 0xefefefef, -4)
+	hdr, enc, dec, err := clientHeader(rnd, key[:], 0xefefefef, -4)
 	if err != nil {
 		t.Fatal(err)
 	}
