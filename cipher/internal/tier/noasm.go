@@ -1,0 +1,5 @@
+//go:build noasm
+
+package tier
+
+const noasm = true
