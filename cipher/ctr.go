@@ -47,6 +47,13 @@ func ActiveTier() string {
 	return tier.Active.String()
 }
 
+// TierError says why the MTPROXY_CIPHER override was refused (an unknown
+// name, or a tier this CPU or build lacks), or nil. With a refused
+// override the best tier runs; the binary refuses to start instead.
+func TierError() error {
+	return tier.ActiveErr
+}
+
 func newCTR(t tier.Tier, key *[32]byte, iv *[16]byte) *CTR {
 	if !hasKernels(t) {
 		block, err := aes.NewCipher(key[:])

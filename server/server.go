@@ -13,7 +13,8 @@
 // # Where bytes are copied
 //
 //   - kernel → gnet's per-loop read buffer (the read syscall);
-//   - decrypted and re-encrypted in place in that buffer, no copy;
+//   - deciphered and re-enciphered in place in that buffer, in one fused
+//     pass over both AES-CTR streams (cipher.XORKeyStreams), no copy;
 //   - buffer → kernel (the write syscall), straight from the read buffer
 //     when the peer's socket takes it all;
 //   - what the peer's socket does not take is copied once into gnet's

@@ -1,13 +1,13 @@
 package server
 
 import (
-	stdcipher "crypto/cipher"
 	"crypto/rand"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 
+	"github.com/mtproxy-go/mtproxy/cipher"
 	"github.com/mtproxy-go/mtproxy/codec/obfuscated2"
 	"github.com/mtproxy-go/mtproxy/server/chunk"
 	"github.com/mtproxy-go/mtproxy/server/flowctl"
@@ -29,7 +29,7 @@ type endpoint struct {
 	conn gnet.Conn // nil before the DC connects and after OnClose
 	// decrypt turns bytes read from conn into plaintext; encrypt turns
 	// plaintext into bytes for conn.
-	decrypt, encrypt stdcipher.Stream
+	decrypt, encrypt *cipher.CTR
 	// paused: epoll does not report conn readable (flowctl).
 	paused bool
 	// draining: the peer is gone; conn closes once its outbound is empty.
@@ -148,8 +148,9 @@ func (s *session) forward(from, to *endpoint) {
 		s.loop.stats.DCBytes += uint64(len(buf))
 	}
 	s.touch()
-	from.decrypt.XORKeyStream(buf, buf)
-	to.encrypt.XORKeyStream(buf, buf)
+	// One pass: both streams advance by the same lengths from block-aligned
+	// starts, which is what the fused kernel needs.
+	cipher.XORKeyStreams(buf, buf, from.decrypt, to.encrypt)
 
 	high, low := s.loop.srv.cfg.HighWatermark, s.loop.srv.cfg.LowWatermark
 	if s.state == stateDialing {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +119,23 @@ func TestServerConfig(t *testing.T) {
 	}
 	if publicHost(o) != "127.0.0.1" {
 		t.Fatalf("public host %q, want the bind address", publicHost(o))
+	}
+}
+
+// TestBadCipherOverrideRefusesStart runs the binary itself, since the
+// override is read once at process start.
+func TestBadCipherOverrideRefusesStart(t *testing.T) {
+	if os.Getenv("MTPROXY_TEST_CHILD") == "1" {
+		os.Exit(run([]string{"-H", "1"}, os.Stderr))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBadCipherOverrideRefusesStart$")
+	cmd.Env = append(os.Environ(), "MTPROXY_TEST_CHILD=1", "MTPROXY_CIPHER=fastest")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("exit %v, want status 2; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "MTPROXY_CIPHER") {
+		t.Fatalf("no clear error in:\n%s", out)
 	}
 }

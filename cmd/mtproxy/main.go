@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/cipher"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
 	"github.com/mtproxy-go/mtproxy/server"
 )
@@ -44,6 +45,11 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(o, stderr)
 	defer log.Sync()
+	if err := cipher.TierError(); err != nil {
+		log.Error("bad cipher override", zap.Error(err))
+		return 2
+	}
+	log.Info("AES-CTR kernels", zap.String("tier", cipher.ActiveTier()))
 
 	if len(o.secrets) == 0 {
 		s, err := secret.Generate(rand.Reader)

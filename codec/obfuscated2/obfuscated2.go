@@ -8,7 +8,6 @@
 package obfuscated2
 
 import (
-	stdcipher "crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -60,9 +59,9 @@ type Client struct {
 	// Secret is the index of the matching secret, -1 when running secretless.
 	Secret int
 	// Decrypt deciphers client bytes; it already stands past the header.
-	Decrypt stdcipher.Stream
+	Decrypt *cipher.CTR
 	// Encrypt enciphers bytes for the client, from stream position 0.
-	Encrypt stdcipher.Stream
+	Encrypt *cipher.CTR
 }
 
 // ParseClient tries each secret in order on the init packet h and returns
@@ -131,9 +130,9 @@ type Backend struct {
 	// Header goes to the DC first, as is.
 	Header [HeaderLen]byte
 	// Encrypt enciphers bytes for the DC; it already stands past the header.
-	Encrypt stdcipher.Stream
+	Encrypt *cipher.CTR
 	// Decrypt deciphers the DC's bytes, from stream position 0.
-	Decrypt stdcipher.Stream
+	Decrypt *cipher.CTR
 }
 
 // NewBackend generates an init packet announcing tag and dc to a DC, without
