@@ -63,12 +63,13 @@ func newCTR(t tier.Tier, key *[32]byte, iv *[16]byte) *CTR {
 		}
 		return &CTR{tier: tier.Generic, std: stdcipher.NewCTR(block, iv[:])}
 	}
-	return &CTR{
-		rk:   *aes256.Expand(key),
+	c := &CTR{
 		ctr:  [2]uint64{binary.BigEndian.Uint64(iv[8:]), binary.BigEndian.Uint64(iv[:8])},
 		off:  blockSize,
 		tier: t,
 	}
+	aes256.Expand(&c.rk, key)
+	return c
 }
 
 // XORKeyStream XORs each byte of src with the next keystream byte and

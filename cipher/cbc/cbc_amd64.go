@@ -18,7 +18,8 @@ var byTier = [...]kernels{
 }
 
 func aesniEncrypter(key *[32]byte) cryptFunc {
-	ks := aes256.Expand(key)
+	ks := new(aes256.Schedule)
+	aes256.Expand(ks, key)
 	return func(iv *[BlockSize]byte, dst, src []byte) {
 		encryptAESNI(ks, iv, dst, src)
 	}
@@ -27,7 +28,9 @@ func aesniEncrypter(key *[32]byte) cryptFunc {
 // asmDecrypter binds a decryption kernel to the inverse schedule of a key.
 func asmDecrypter(kernel func(ks *aes256.Schedule, iv *[BlockSize]byte, dst, src []byte)) func(key *[32]byte) cryptFunc {
 	return func(key *[32]byte) cryptFunc {
-		ks := aes256.Expand(key).Inverse()
+		enc := new(aes256.Schedule)
+		aes256.Expand(enc, key)
+		ks := enc.Inverse()
 		return func(iv *[BlockSize]byte, dst, src []byte) {
 			kernel(ks, iv, dst, src)
 		}

@@ -12,8 +12,10 @@ const Rounds = 14
 // AESENC and VAESENC read from memory.
 type Schedule [Rounds + 1][16]byte
 
-// Expand returns the encryption schedule of key (FIPS-197 §5.2, Nk = 8).
-func Expand(key *[32]byte) *Schedule {
+// Expand writes the encryption schedule of key (FIPS-197 §5.2, Nk = 8)
+// to s. It fills a caller's schedule, often a field of a stream, rather
+// than allocating one: streams are made four per connection.
+func Expand(s *Schedule, key *[32]byte) {
 	var w [4 * (Rounds + 1)][4]byte
 	for i := range 8 {
 		copy(w[i][:], key[4*i:])
@@ -32,13 +34,11 @@ func Expand(key *[32]byte) *Schedule {
 			w[i][j] = w[i-8][j] ^ t[j]
 		}
 	}
-	s := new(Schedule)
 	for r := range s {
 		for c := range 4 {
 			copy(s[r][4*c:], w[4*r+c][:])
 		}
 	}
-	return s
 }
 
 // Inverse returns the schedule for the equivalent inverse cipher that

@@ -8,7 +8,8 @@ import (
 // FIPS-197 Appendix A.3: the AES-256 key expansion example.
 func TestExpandFIPS197(t *testing.T) {
 	key, _ := hex.DecodeString("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
-	s := Expand((*[32]byte)(key))
+	s := new(Schedule)
+	Expand(s, (*[32]byte)(key))
 	for r, want := range map[int]string{
 		0:  "603deb1015ca71be2b73aef0857d7781",
 		1:  "1f352c073b6108d72d9810a30914dff4",
@@ -23,7 +24,8 @@ func TestExpandFIPS197(t *testing.T) {
 
 func TestInverseUndoesMixColumns(t *testing.T) {
 	key := [32]byte{1, 2, 3}
-	s := Expand(&key)
+	s := new(Schedule)
+	Expand(s, &key)
 	d := s.Inverse()
 	if d[0] != s[Rounds] || d[Rounds] != s[0] {
 		t.Fatal("outer keys not swapped")
