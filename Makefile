@@ -19,7 +19,18 @@ test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	GOARCH=arm64 $(GO) build ./...
 
-bench:
+# The benchmark rig (benchmarks/README.md) against our proxy only, sized for
+# 2 cores and a few minutes; prints the table and writes benchmarks/results/.
+# More proxies or other sizes: make bench BENCH_ARGS="-proxy '…' -duration 10s".
+BENCH_ARGS ?=
+bench: build
+	$(GO) build -o bin/mtproxy-bench ./benchmarks/cmd/mtproxy-bench
+	./bin/mtproxy-bench compare -out benchmarks/results -secrets classic,dd \
+		-proxy 'name=mtproxy-go;cmd=./bin/mtproxy -H {port} --address 127.0.0.1 -S {secret} -M {workers} --dc 1={dc_addr} --dc 2={dc_addr} --dc 3={dc_addr} --dc 4={dc_addr} --dc 5={dc_addr}' \
+		$(BENCH_ARGS)
+
+# The Go microbenchmarks of every package.
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
 # AES-CTR throughput of every tier this CPU supports against crypto/cipher,

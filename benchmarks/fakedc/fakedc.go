@@ -4,7 +4,8 @@
 // The obfuscated2 handshake (without a secret, protocol.md §5.2) is done by
 // gotd's server-side implementation, so it is independent of the proxy under
 // test. Echo, Sink and Source work on the decrypted byte stream whatever its
-// framing; MTProto serves real MTProto with gotd's tgtest server.
+// framing; ReqResp parses the announced framing and answers each frame;
+// MTProto serves real MTProto with gotd's tgtest server.
 package fakedc
 
 import (
@@ -16,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +26,8 @@ import (
 	"github.com/gotd/td/exchange"
 	"github.com/gotd/td/mtproxy/obfuscated2"
 	"github.com/gotd/td/tgtest"
+
+	"github.com/mtproxy-go/mtproxy/benchmarks/framing"
 )
 
 // Mode selects what the server does with a connection after the handshake.
@@ -49,28 +54,40 @@ const (
 	//     1 MiB) bytes of NewPattern(ID) from Offset.
 	// Other methods get INPUT_METHOD_INVALID.
 	MTProto
+	// ReqResp reads frames in the framing the client announced and answers
+	// each one as its Request header asks (see Request). A frame that breaks
+	// the rules closes the connection and is reported to Config.OnError.
+	ReqResp
 )
 
+var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source", MTProto: "mtproto", ReqResp: "reqresp"}
+
+// ParseMode returns the mode named by String.
+func ParseMode(name string) (Mode, error) {
+	for m, n := range modeNames {
+		if n == name {
+			return Mode(m), nil
+		}
+	}
+	return 0, fmt.Errorf("fakedc: unknown mode %q (want one of %s)", name, strings.Join(modeNames, ", "))
+}
+
 func (m Mode) String() string {
-	switch m {
-	case Echo:
-		return "echo"
-	case Sink:
-		return "sink"
-	case Source:
-		return "source"
-	case MTProto:
-		return "mtproto"
+	if m >= 0 && int(m) < len(modeNames) {
+		return modeNames[m]
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
 // Protocol tags a client announces in its obfuscated2 header (protocol.md §2.1).
 const (
-	TagAbridged           uint32 = 0xefefefef
-	TagIntermediate       uint32 = 0xeeeeeeee
-	TagPaddedIntermediate uint32 = 0xdddddddd
+	TagAbridged           = uint32(framing.Abridged)
+	TagIntermediate       = uint32(framing.Intermediate)
+	TagPaddedIntermediate = uint32(framing.Padded)
 )
+
+// maxInfos bounds the headers Conns reports.
+const maxInfos = 1 << 16
 
 // handshakeTimeout bounds how long a peer may take to send its 64-byte header.
 const handshakeTimeout = 10 * time.Second
@@ -78,6 +95,9 @@ const handshakeTimeout = 10 * time.Second
 // Config configures a Server.
 type Config struct {
 	Mode Mode
+	// Addr is the listening address, a loopback IP and a port; the default
+	// is a random port of 127.0.0.1.
+	Addr string
 	// SourceBytes is how many pattern bytes each Source connection sends.
 	SourceBytes int64
 	// Seed selects the pattern sent in Source mode.
@@ -88,6 +108,9 @@ type Config struct {
 	// Key is the MTProto server's RSA-2048 key. When nil a fresh key is
 	// generated, which takes from tens of milliseconds to seconds.
 	Key *rsa.PrivateKey
+	// OnError, if set, is called with each frame a ReqResp connection is
+	// closed for. It may be called concurrently.
+	OnError func(error)
 }
 
 // ConnInfo is what a connection announced in its obfuscated2 header.
@@ -114,6 +137,7 @@ type Stats struct {
 	Rejected      int64 // connections closed because the handshake failed
 	BytesReceived int64 // decrypted bytes received after the 64-byte header
 	BytesSent     int64 // bytes sent, counted before encryption
+	BadRequests   int64 // ReqResp frames refused
 }
 
 // Server is a running fake DC. Its methods are safe for concurrent use.
@@ -127,7 +151,7 @@ type Server struct {
 	key     exchange.PrivateKey // MTProto mode only
 	handler tgtest.Handler      // MTProto mode only
 
-	accepted, rejected, received, sent atomic.Int64
+	accepted, rejected, received, sent, bad atomic.Int64
 
 	mu     sync.Mutex
 	closed bool
@@ -135,9 +159,9 @@ type Server struct {
 	infos  []ConnInfo
 }
 
-// Start starts a server on a random port of 127.0.0.1.
+// Start starts a server on cfg.Addr.
 func Start(cfg Config) (*Server, error) {
-	if cfg.Mode < Echo || cfg.Mode > MTProto {
+	if cfg.Mode < Echo || cfg.Mode > ReqResp {
 		return nil, fmt.Errorf("fakedc: unknown mode %v", cfg.Mode)
 	}
 	if cfg.SourceBytes < 0 {
@@ -152,7 +176,13 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if err := checkLoopback(cfg.Addr); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("fakedc: %w", err)
 	}
@@ -184,11 +214,13 @@ func (s *Server) Stats() Stats {
 		Rejected:      s.rejected.Load(),
 		BytesReceived: s.received.Load(),
 		BytesSent:     s.sent.Load(),
+		BadRequests:   s.bad.Load(),
 	}
 }
 
-// Conns returns the headers of all connections that sent a complete one, in
-// the order they arrived.
+// Conns returns the headers of the connections that sent a complete one,
+// in the order they arrived: the first 65536 of them, so that a long
+// benchmark run does not grow without bound.
 func (s *Server) Conns() []ConnInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,6 +295,8 @@ func (s *Server) serve(raw net.Conn) {
 		s.source(c)
 	case MTProto:
 		s.serveMTProto(c, tag)
+	case ReqResp:
+		s.serveReqResp(c, tag)
 	}
 }
 
@@ -290,7 +324,9 @@ func (s *Server) handshake(raw net.Conn) (*conn, uint32, error) {
 	}
 	info.Err = checkHeader(&hdr, info.Tag)
 	s.mu.Lock()
-	s.infos = append(s.infos, info)
+	if len(s.infos) < maxInfos {
+		s.infos = append(s.infos, info)
+	}
 	s.mu.Unlock()
 	if info.Err != nil {
 		return nil, 0, info.Err
@@ -320,6 +356,19 @@ func checkHeader(hdr *[64]byte, tag uint32) error {
 		return nil
 	}
 	return fmt.Errorf("fakedc: unknown protocol tag %#x", tag)
+}
+
+// checkLoopback refuses a listening address off the loopback interface:
+// the fake DC is a test peer, never a service.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("fakedc: %w", err)
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("fakedc: %s is not a loopback address", addr)
+	}
+	return nil
 }
 
 func (s *Server) source(c *conn) {

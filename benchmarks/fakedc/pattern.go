@@ -66,13 +66,32 @@ func (p *Pattern) ReadAt(b []byte, off int64) (int, error) {
 	return len(b), nil
 }
 
+// mismatch returns the index of the first byte of b that differs from the
+// pattern for seed at offset off, or -1 if all of b matches.
+func mismatch(seed uint64, off int64, b []byte) int {
+	var exp [4096]byte
+	for n := 0; n < len(b); {
+		chunk := b[n:min(len(b), n+len(exp))]
+		want := exp[:len(chunk)]
+		fill(seed, off+int64(n), want)
+		if !bytes.Equal(chunk, want) {
+			i := 0
+			for chunk[i] == want[i] {
+				i++
+			}
+			return n + i
+		}
+		n += len(chunk)
+	}
+	return -1
+}
+
 // Verifier is an io.Writer that checks everything written to it against the
 // pattern for a seed, starting at offset 0.
 type Verifier struct {
 	seed uint64
 	off  int64
 	err  error
-	exp  [4096]byte
 }
 
 // NewVerifier returns a Verifier for the stream of seed.
@@ -87,24 +106,15 @@ func (v *Verifier) Write(b []byte) (int, error) {
 	if v.err != nil {
 		return 0, v.err
 	}
-	n := 0
-	for n < len(b) {
-		chunk := b[n:min(len(b), n+len(v.exp))]
-		exp := v.exp[:len(chunk)]
-		fill(v.seed, v.off, exp)
-		if !bytes.Equal(chunk, exp) {
-			i := 0
-			for chunk[i] == exp[i] {
-				i++
-			}
-			v.off += int64(i)
-			v.err = fmt.Errorf("fakedc: pattern mismatch at offset %d: got %#02x, want %#02x", v.off, chunk[i], exp[i])
-			return n + i, v.err
-		}
-		v.off += int64(len(chunk))
-		n += len(chunk)
+	if i := mismatch(v.seed, v.off, b); i >= 0 {
+		v.off += int64(i)
+		var want [1]byte
+		fill(v.seed, v.off, want[:])
+		v.err = fmt.Errorf("fakedc: pattern mismatch at offset %d: got %#02x, want %#02x", v.off, b[i], want[0])
+		return i, v.err
 	}
-	return n, nil
+	v.off += int64(len(b))
+	return len(b), nil
 }
 
 // Verified reports how many bytes matched the pattern so far.

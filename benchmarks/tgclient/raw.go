@@ -42,7 +42,28 @@ func DialRawSecretless(ctx context.Context, addr string, tag uint32, dc int16) (
 	return dialRaw(ctx, addr, nil, tag, dc)
 }
 
+// NewRawConn is DialRaw over c, an established connection that may already
+// carry another layer such as fake TLS. ctx bounds the header write. On
+// error c is left open.
+func NewRawConn(ctx context.Context, c net.Conn, key [16]byte, tag uint32, dc int16) (*RawConn, error) {
+	return newRawConn(ctx, c, key[:], tag, dc)
+}
+
 func dialRaw(ctx context.Context, proxyAddr string, key []byte, tag uint32, dc int16) (*RawConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", proxyAddr)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := newRawConn(ctx, c, key, tag, dc)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return rc, nil
+}
+
+func newRawConn(ctx context.Context, c net.Conn, key []byte, tag uint32, dc int16) (*RawConn, error) {
 	rnd, err := randomHeader()
 	if err != nil {
 		return nil, err
@@ -51,14 +72,8 @@ func dialRaw(ctx context.Context, proxyAddr string, key []byte, tag uint32, dc i
 	if err != nil {
 		return nil, err
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", proxyAddr)
-	if err != nil {
-		return nil, err
-	}
 	deadline, _ := ctx.Deadline() // zero, meaning none, without a deadline
 	if err := writeHeader(c, hdr[:], deadline); err != nil {
-		c.Close()
 		return nil, err
 	}
 	return &RawConn{Conn: c, enc: enc, dec: dec}, nil
@@ -84,8 +99,10 @@ func (c *RawConn) Read(b []byte) (int, error) {
 // Write encrypts b and sends it. After a short write the stream is out of
 // step with the proxy and the connection must be dropped.
 func (c *RawConn) Write(b []byte) (int, error) {
-	if c.scratch == nil {
-		c.scratch = make([]byte, writeChunk)
+	// Grown on demand: thousands of idle connections that wrote one small
+	// frame each must not hold 64 KiB apiece.
+	if want := min(len(b), writeChunk); cap(c.scratch) < want {
+		c.scratch = make([]byte, want)
 	}
 	n := 0
 	for n < len(b) {

@@ -1,0 +1,27 @@
+// Package proxytest builds this repository's proxy for the tests of the
+// benchmark packages, which run it as a separate process, never in-process.
+package proxytest
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+)
+
+// Build compiles cmd/mtproxy into dir and returns the binary's path.
+func Build(dir string) (string, error) {
+	// go test puts its own go command first in PATH.
+	bin := filepath.Join(dir, "mtproxy")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/mtproxy-go/mtproxy/cmd/mtproxy").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("proxytest: go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Template is the command template (see package proxyproc) that runs the
+// proxy at bin with every DC at the fake DC.
+func Template(bin string) string {
+	return bin + " -H {port} --address 127.0.0.1 -S {secret} -M {workers}" +
+		" --dc 1={dc_addr} --dc 2={dc_addr} --dc 3={dc_addr} --dc 4={dc_addr} --dc 5={dc_addr}"
+}
