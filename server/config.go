@@ -58,8 +58,9 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultIdleTimeout      = 5 * time.Minute // clients ping well within this
 	DefaultCloseTimeout     = 30 * time.Second
-	// One gnet read is 64 KiB; 512 KiB of backlog keeps a fast pair busy
-	// between two resume checks while a slow one costs at most ~1 MiB.
+	// One read is up to 256 KiB (readBufferCap); 512 KiB of backlog keeps
+	// a fast pair busy between two resume checks while a slow one costs at
+	// most about a megabyte.
 	DefaultHighWatermark = 512 << 10
 	DefaultLowWatermark  = 128 << 10
 )
