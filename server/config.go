@@ -1,14 +1,18 @@
 package server
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/codec/faketls"
+	"github.com/mtproxy-go/mtproxy/codec/secret"
 )
 
 // Config is what a Server needs to run. Zero durations and sizes take the
@@ -44,6 +48,23 @@ type Config struct {
 	// conn: above the high mark its source stops being read, below the low
 	// mark reading resumes.
 	HighWatermark, LowWatermark int
+
+	// Domains turns fake TLS on (ee secrets, the official -D): clients must
+	// open with a ClientHello signed with a secret and naming one of these
+	// hosts (or none), and anything else is relayed to FrontingAddr so that
+	// a prober meets the real site.
+	Domains []string
+	// FrontingAddr is the real site, host:port; required with Domains.
+	FrontingAddr string
+	// AllowClassic also accepts plain obfuscated2 clients in fake-TLS mode
+	// (the official refuses them); a failed header is fronted all the same.
+	AllowClassic bool
+	// Replay remembers accepted ClientHellos; a default-sized cache is made
+	// when nil.
+	Replay *faketls.ReplayCache
+	// Shape is the ServerHello's shape, learned from the real site
+	// (faketls.Probe); faketls.DefaultShape when zero.
+	Shape faketls.Shape
 
 	// AfterBind runs once the listeners are bound, before any client is
 	// served (e.g. to drop privileges). An error stops the server.
@@ -108,5 +129,46 @@ func (c *Config) setDefaults() error {
 	if c.LowWatermark < 0 || c.LowWatermark >= c.HighWatermark {
 		return fmt.Errorf("server: low watermark %d must be below high watermark %d", c.LowWatermark, c.HighWatermark)
 	}
+	return c.setTLSDefaults()
+}
+
+func (c *Config) fakeTLS() bool { return len(c.Domains) > 0 }
+
+func (c *Config) setTLSDefaults() error {
+	if !c.fakeTLS() {
+		return nil
+	}
+	if len(c.Secrets) == 0 {
+		return errors.New("server: fake TLS (domains) needs at least one secret")
+	}
+	for _, d := range c.Domains {
+		if err := secret.CheckDomain(d); err != nil {
+			return fmt.Errorf("server: domain %q: %w", d, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.FrontingAddr); err != nil {
+		return fmt.Errorf("server: fronting address %q: %w", c.FrontingAddr, err)
+	}
+	if c.Replay == nil {
+		c.Replay = faketls.NewReplayCache(faketls.ReplayConfig{}, time.Now())
+	}
+	if c.Shape.AppDataLen == 0 {
+		shape, err := faketls.DefaultShape(rand.Reader)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		c.Shape = shape
+	}
 	return nil
+}
+
+// knownDomain reports whether sni is one of the fake-TLS domains. Host
+// names compare case-insensitively.
+func (c *Config) knownDomain(sni []byte) bool {
+	for _, d := range c.Domains {
+		if strings.EqualFold(d, string(sni)) {
+			return true
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
 
+	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/stats"
 )
 
@@ -37,6 +38,16 @@ type loop struct {
 	sweepRun   gnet.Runnable
 
 	stats stats.Counters
+
+	// Scratch for one callback at a time: the iovec of a writev (gnet
+	// copies what the socket does not take) and the TLS record headers it
+	// points into.
+	iov  [][]byte
+	hdrs []byte
+	// Fake TLS only: the loop's HMAC state for ClientHellos and room to
+	// join a hello split over several records.
+	verifier *faketls.Verifier
+	hello    []byte
 }
 
 // checkInterval bounds the delay between a peer draining and its source
@@ -45,7 +56,14 @@ type loop struct {
 const checkInterval = time.Millisecond
 
 func newLoop(s *Server, el gnet.EventLoop, epfd int) *loop {
-	l := &loop{srv: s, el: el, epfd: epfd, now: time.Now()}
+	l := &loop{
+		srv: s, el: el, epfd: epfd, now: time.Now(),
+		iov:  make([][]byte, 0, maxIovecs),
+		hdrs: make([]byte, 0, faketls.HeadersLen(readBufferCap)),
+	}
+	if s.cfg.fakeTLS() {
+		l.verifier = faketls.NewVerifier(s.cfg.Secrets)
+	}
 	l.checkRun = gnet.RunnableFunc(l.check)
 	l.sweepRun = gnet.RunnableFunc(l.sweep)
 	return l
@@ -132,6 +150,13 @@ func (l *loop) sweep(context.Context) error {
 	for s := l.handshakes.head; s != nil && l.now.Sub(s.stamp) >= cfg.HandshakeTimeout; s = l.handshakes.head {
 		l.handshakes.remove(s)
 		l.stats.HandshakeTimeouts++
+		if cfg.fakeTLS() && s.state == stateHandshake {
+			// The official relays a client that stalls before its hello
+			// is complete to the real site, as any other non-client.
+			l.stats.FrontedTimeout++
+			s.front("handshake timeout")
+			continue
+		}
 		s.expire("handshake timeout")
 	}
 	for s := l.active.head; s != nil && l.now.Sub(s.stamp) >= cfg.IdleTimeout; s = l.active.head {

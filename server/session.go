@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/mtproxy-go/mtproxy/cipher"
+	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/obfuscated2"
 	"github.com/mtproxy-go/mtproxy/server/chunk"
 	"github.com/mtproxy-go/mtproxy/server/flowctl"
@@ -16,7 +17,8 @@ import (
 type state uint8
 
 const (
-	stateHandshake state = iota // waiting for the client's 64-byte header
+	stateHandshake state = iota // waiting for the client's 64-byte header, or its ClientHello in fake-TLS mode
+	stateTLSHeader              // fake TLS answered; waiting for the 64-byte header inside records
 	stateSwallow                // header matched no secret: discard input until the handshake timeout
 	stateDialing                // header valid, DC connection on its way
 	stateRelay                  // both sockets up
@@ -45,9 +47,20 @@ type session struct {
 	client, dc endpoint
 	state      state
 
-	tag      obfuscated2.Tag
-	dcIndex  int16
+	tag     obfuscated2.Tag
+	dcIndex int16
+	// dcHeader is the proxy's header for the DC. In fake-TLS mode it first
+	// collects the client's header, which may arrive split over records.
 	dcHeader [obfuscated2.HeaderLen]byte
+	headerN  int
+
+	// Fake TLS: the client's side is framed in TLS records; secret is the
+	// one whose HMAC the ClientHello carried.
+	tls     bool
+	secret  int
+	records faketls.RecordReader
+	// fronting: the backend is the real site and bytes pass untouched.
+	fronting bool
 	// pending holds client bytes, already encrypted for the DC, until the
 	// DC connection is up.
 	pending chunk.Queue
@@ -78,7 +91,12 @@ func (s *session) logger() *zap.Logger { return s.loop.srv.log }
 func (s *session) traffic(ep *endpoint) gnet.Action {
 	switch s.state {
 	case stateHandshake:
-		return s.handshake()
+		if s.loop.srv.cfg.fakeTLS() {
+			return s.tlsHello()
+		}
+		return s.obfs2Header()
+	case stateTLSHeader:
+		return s.tlsHeader()
 	case stateDialing, stateRelay:
 		s.forward(ep, s.peer(ep))
 	default: // swallowing a bad client, or closing: input has nowhere to go
@@ -87,25 +105,39 @@ func (s *session) traffic(ep *endpoint) gnet.Action {
 	return gnet.None
 }
 
-// handshake parses the client's header once all 64 bytes are in.
-func (s *session) handshake() gnet.Action {
+// obfs2Header parses a plain client's header once all 64 bytes are in.
+func (s *session) obfs2Header() gnet.Action {
 	c := s.client.conn
 	if c.InboundBuffered() < obfuscated2.HeaderLen {
 		return gnet.None // gnet keeps the partial header
 	}
 	h, _ := c.Peek(obfuscated2.HeaderLen)
 	hello, err := obfuscated2.ParseClient((*[obfuscated2.HeaderLen]byte)(h), s.loop.srv.cfg.Secrets)
-	c.Discard(obfuscated2.HeaderLen)
 	if err != nil {
+		s.loop.stats.HandshakesBad++
+		if s.loop.srv.cfg.fakeTLS() {
+			return s.front("header matches no secret")
+		}
 		// Answering or closing at once would tell a prober that this is
 		// a proxy; the official proxy swallows everything instead.
 		s.state = stateSwallow
-		s.loop.stats.HandshakesBad++
 		s.logger().Debug("client header matches no secret; swallowing its input until the handshake timeout",
 			remoteField("client", c.RemoteAddr()))
 		c.Discard(-1)
 		return gnet.None
 	}
+	c.Discard(obfuscated2.HeaderLen)
+	if !s.startRelay(hello) {
+		return gnet.Close
+	}
+	s.forward(&s.client, &s.dc) // bytes that came with the header
+	return gnet.None
+}
+
+// startRelay takes a valid client header: it derives the DC's streams and
+// starts dialling. False means the session cannot go on.
+func (s *session) startRelay(hello obfuscated2.Client) bool {
+	c := s.client.conn
 	cfg := &s.loop.srv.cfg
 	addr, known := cfg.DCs.Lookup(hello.DC, cfg.PreferIPv6)
 	if !known {
@@ -116,45 +148,110 @@ func (s *session) handshake() gnet.Action {
 	backend, err := obfuscated2.NewBackend(rand.Reader, hello.Tag, hello.DC)
 	if err != nil {
 		s.logger().Error("cannot open a DC connection", zap.Error(err))
-		return gnet.Close
+		return false
 	}
 	s.tag, s.dcIndex = hello.Tag, hello.DC
 	s.client.decrypt, s.client.encrypt = hello.Decrypt, hello.Encrypt
 	s.dc.decrypt, s.dc.encrypt = backend.Decrypt, backend.Encrypt
 	s.dcHeader = backend.Header
-	s.state = stateDialing
 	s.loop.stats.HandshakesOK++
-	s.loop.handshakes.remove(s)
-	s.stamp = s.loop.now
-	s.loop.active.pushBack(s)
-	s.logger().Debug("client handshake ok", remoteField("client", c.RemoteAddr()),
+	s.logger().Debug("client handshake ok", remoteField("client", c.RemoteAddr()), zap.Bool("fake_tls", s.tls),
 		zap.Stringer("transport", hello.Tag), zap.Int16("dc", hello.DC), zap.Int("secret", hello.Secret), zap.String("dc_addr", addr))
-	s.loop.dial(s, addr)
-	s.forward(&s.client, &s.dc) // bytes that came with the header
-	return gnet.None
+	s.dialBackend(addr)
+	return true
 }
 
+// dialBackend leaves the handshake: the session is timed for idleness from
+// now on while the backend, a DC or the fronted site, is dialled.
+func (s *session) dialBackend(addr string) {
+	s.state = stateDialing
+	if s.list != nil {
+		s.list.remove(s)
+	}
+	s.stamp = s.loop.now
+	s.loop.active.pushBack(s)
+	s.loop.dial(s, addr)
+}
+
+// maxIovecs bounds one writev of TLS record payloads; a read holding more
+// records (tiny ones) is compacted in place instead (a memmove).
+const maxIovecs = 64
+
 // forward moves what from has read to its peer: deciphered with from's
-// stream and enciphered with to's, in place in gnet's read buffer.
+// stream and enciphered with to's in one pass, in place in gnet's read
+// buffer, with TLS record framing removed or added on the client's side.
 func (s *session) forward(from, to *endpoint) {
 	buf, _ := from.conn.Next(-1)
 	if len(buf) == 0 {
 		return
 	}
-	from.read += int64(len(buf))
-	if from == &s.client {
-		s.loop.stats.ClientBytes += uint64(len(buf))
-	} else {
-		s.loop.stats.DCBytes += uint64(len(buf))
+	s.counted(from, len(buf))
+	switch {
+	case s.fronting:
+		s.send(from, to, append(s.loop.iov[:0], buf))
+	case from == &s.client && s.tls:
+		s.forwardRecords(nil, buf)
+	case to == &s.client && s.tls:
+		cipher.XORKeyStreams(buf, buf, from.decrypt, to.encrypt)
+		iov, _ := faketls.AppendRecords(s.loop.iov[:0], s.loop.hdrs[:0], buf)
+		s.send(from, to, iov)
+	default:
+		// Both streams advance by the same lengths from block-aligned
+		// starts, which is what the fused kernel needs.
+		cipher.XORKeyStreams(buf, buf, from.decrypt, to.encrypt)
+		s.send(from, to, append(s.loop.iov[:0], buf))
 	}
-	s.touch()
-	// One pass: both streams advance by the same lengths from block-aligned
-	// starts, which is what the fused kernel needs.
-	cipher.XORKeyStreams(buf, buf, from.decrypt, to.encrypt)
+}
 
+// forwardRecords relays a TLS client's bytes: first is payload already
+// taken out of its record, buf the framed bytes after it. Payloads are
+// deciphered in place and written with one writev, without a copy unless
+// there are too many pieces.
+func (s *session) forwardRecords(first, buf []byte) {
+	iov := s.loop.iov[:0]
+	if len(first) > 0 {
+		iov = append(iov, first)
+	}
+	for len(buf) > 0 {
+		p, rest, err := s.records.Next(buf)
+		if err != nil {
+			s.loop.stats.TLSBadHeader++
+			s.logger().Debug("closing fake-TLS client", zap.Error(err), remoteField("client", s.client.conn.RemoteAddr()))
+			s.closeBoth()
+			return
+		}
+		if len(p) > 0 {
+			if len(iov) == cap(iov) {
+				iov = compact(iov)
+			}
+			iov = append(iov, p)
+		}
+		buf = rest
+	}
+	for _, p := range iov {
+		cipher.XORKeyStreams(p, p, s.client.decrypt, s.dc.encrypt)
+	}
+	s.send(&s.client, &s.dc, iov)
+}
+
+// compact joins the pieces of iov, which lie in order in one buffer with
+// gaps (record headers) between them, into its first piece.
+func compact(iov [][]byte) [][]byte {
+	joined := iov[0]
+	for _, p := range iov[1:] {
+		joined = append(joined, p...) // within the buffer: only moves bytes down
+	}
+	return append(iov[:0], joined)
+}
+
+// send writes iov to `to` (or queues it while the backend is dialled) and
+// applies flow control to `from`.
+func (s *session) send(from, to *endpoint, iov [][]byte) {
 	high, low := s.loop.srv.cfg.HighWatermark, s.loop.srv.cfg.LowWatermark
 	if s.state == stateDialing {
-		s.pending.Append(buf)
+		for _, p := range iov {
+			s.pending.Append(p)
+		}
 		if s.pending.Len() > high {
 			s.pause(from) // dcOpened resumes it
 		}
@@ -162,7 +259,7 @@ func (s *session) forward(from, to *endpoint) {
 	}
 
 	queuedBefore := to.conn.OutboundBuffered()
-	to.conn.Write(buf) // on error gnet closes `to` at once and we hear of it in closed
+	to.conn.Writev(iov) // on error gnet closes `to` at once and we hear of it in closed
 	if to.conn == nil {
 		return
 	}
@@ -179,6 +276,18 @@ func (s *session) forward(from, to *endpoint) {
 	case from.paused:
 		s.setPaused(from) // a read slipped through; keep it paused
 	}
+}
+
+// counted accounts for n bytes read from ep, for the counters, the close
+// log and the idle timeout.
+func (s *session) counted(ep *endpoint, n int) {
+	ep.read += int64(n)
+	if ep == &s.client {
+		s.loop.stats.ClientBytes += uint64(n)
+	} else {
+		s.loop.stats.DCBytes += uint64(n)
+	}
+	s.touch()
 }
 
 // touch marks the session active for the idle timeout. Stamps use the
@@ -268,7 +377,11 @@ func (s *session) dcOpened(c gnet.Conn) ([]byte, gnet.Action) {
 	c.SetContext(&s.dc)
 	s.state = stateRelay
 	s.loop.stats.DCConnected++
-	iov := s.pending.AppendBuffers([][]byte{s.dcHeader[:]})
+	iov := s.loop.iov[:0]
+	if !s.fronting {
+		iov = append(iov, s.dcHeader[:])
+	}
+	iov = s.pending.AppendBuffers(iov)
 	c.Writev(iov)
 	s.pending.Reset()
 	if s.dc.conn == nil {
@@ -285,6 +398,12 @@ func (s *session) dialFailed(addr string, err error) {
 		return
 	}
 	s.loop.stats.DCFailed++
+	if s.fronting {
+		s.logger().Warn("cannot connect to the fronted site; closing client",
+			zap.String("addr", addr), zap.Error(err), remoteField("client", s.client.conn.RemoteAddr()))
+		s.closeBoth()
+		return
+	}
 	s.logger().Warn("cannot connect to DC; closing client",
 		zap.Int16("dc", s.dcIndex), zap.String("addr", addr), zap.Error(err), remoteField("client", s.client.conn.RemoteAddr()))
 	s.closeBoth()

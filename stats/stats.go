@@ -13,11 +13,23 @@ type Counters struct {
 	HandshakeTimeouts uint64 // clients closed for sending no valid header in time
 	IdleTimeouts      uint64 // pairs closed for carrying nothing in time
 	UnknownDC         uint64 // headers naming a DC not in the table (sent to the default)
-	DCConnected       uint64 // DC connections established
-	DCFailed          uint64 // DC connections that could not be made
+	DCConnected       uint64 // backend connections established (DCs, or the fronted site)
+	DCFailed          uint64 // backend connections that could not be made
 	ClientBytes       uint64 // bytes read from clients after their header
 	DCBytes           uint64 // bytes read from DCs
 	Pauses            uint64 // times a source stopped being read because its peer lagged
+
+	// Fake TLS outcomes. Every failure before the ServerHello is also
+	// counted in Fronted.
+	TLSValid       uint64 // ClientHellos accepted
+	TLSBadHello    uint64 // first bytes not a (well-formed) ClientHello, or no TLS 1.3 suite
+	TLSUnknownSNI  uint64 // a server name that is not one of the domains
+	TLSBadDigest   uint64 // HMAC matching no secret
+	TLSClockSkew   uint64 // timestamp outside the accepted window
+	TLSReplay      uint64 // a client random seen before
+	TLSBadHeader   uint64 // bad records or obfuscated2 header after a valid hello (closed)
+	Fronted        uint64 // connections relayed to the real site
+	FrontedTimeout uint64 // of which for not finishing the handshake in time
 }
 
 // Add adds o's totals to c.
@@ -34,4 +46,13 @@ func (c *Counters) Add(o *Counters) {
 	c.ClientBytes += o.ClientBytes
 	c.DCBytes += o.DCBytes
 	c.Pauses += o.Pauses
+	c.TLSValid += o.TLSValid
+	c.TLSBadHello += o.TLSBadHello
+	c.TLSUnknownSNI += o.TLSUnknownSNI
+	c.TLSBadDigest += o.TLSBadDigest
+	c.TLSClockSkew += o.TLSClockSkew
+	c.TLSReplay += o.TLSReplay
+	c.TLSBadHeader += o.TLSBadHeader
+	c.Fronted += o.Fronted
+	c.FrontedTimeout += o.FrontedTimeout
 }
