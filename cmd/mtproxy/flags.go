@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
 )
 
@@ -34,6 +36,12 @@ type options struct {
 	handshakeTimeout time.Duration
 	idleTimeout      time.Duration
 	dialTimeout      time.Duration
+
+	domains      []string
+	fronting     string
+	allowClassic bool
+	replaySize   int
+	replayWindow time.Duration
 }
 
 // errUsage marks errors that deserve the usage text; all parse errors exit 2.
@@ -66,6 +74,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "close connections that carry no data either way for this long")
 	fs.DurationVar(&o.dialTimeout, "dc-connect-timeout", 10*time.Second, "give up connecting to a DC after this long")
 
+	alias(stringList{&o.domains}, "fake-TLS `domain` (ee secrets): clients must look like TLS to this host; anything else is relayed to the real site (repeatable; the first is the default)", "D", "domain")
+	fs.StringVar(&o.fronting, "fronting", "", "where non-clients are relayed in fake-TLS mode, `HOST:PORT` (default: the first -D domain, port 443)")
+	fs.BoolVar(&o.allowClassic, "allow-classic", false, "with -D, also accept classic and dd clients")
+	fs.IntVar(&o.replaySize, "replay-cache-size", faketls.DefaultReplaySize, "fake TLS: ClientHellos remembered against replay (about 60 bytes each)")
+	fs.DurationVar(&o.replayWindow, "replay-window", faketls.DefaultReplayWindow, "fake TLS: how long a ClientHello is remembered; older timestamps are refused")
+
 	if err := fs.Parse(expandShortFlags(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -94,6 +108,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if _, _, err := dc.ParseOverride(spec); err != nil {
 			return nil, fmt.Errorf("%w: --dc %s: %v", errUsage, spec, err)
 		}
+	}
+	for _, d := range o.domains {
+		if err := secret.CheckDomain(d); err != nil {
+			return nil, fmt.Errorf("%w: -D %s: %v", errUsage, d, err)
+		}
+	}
+	if len(o.domains) > 0 && o.fronting == "" {
+		o.fronting = net.JoinHostPort(o.domains[0], "443")
+	}
+	if o.fronting != "" {
+		if _, _, err := net.SplitHostPort(o.fronting); err != nil {
+			return nil, fmt.Errorf("%w: --fronting %s: %v", errUsage, o.fronting, err)
+		}
+	}
+	if o.replaySize <= 0 || o.replayWindow <= 0 {
+		return nil, fmt.Errorf("%w: --replay-cache-size and --replay-window must be positive", errUsage)
 	}
 	if o.statsPort != "" {
 		if _, err := strconv.Atoi(o.statsPort); err != nil {

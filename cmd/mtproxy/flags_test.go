@@ -139,3 +139,33 @@ func TestBadCipherOverrideRefusesStart(t *testing.T) {
 		t.Fatalf("no clear error in:\n%s", out)
 	}
 }
+
+func TestFakeTLSFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-S", key, "-D", "example.com", "--domain", "cdn.example.org", "--allow-classic"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.fronting != "example.com:443" || len(o.domains) != 2 || !o.allowClassic {
+		t.Fatalf("options %+v: want fronting to the first domain on 443", o)
+	}
+	cfg, err := serverConfig(o, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Domains) != 2 || cfg.FrontingAddr != "example.com:443" || cfg.Replay == nil || !cfg.AllowClassic {
+		t.Fatalf("server config %+v", cfg)
+	}
+	o, err = parseFlags([]string{"-D", "example.com", "--fronting", "127.0.0.1:8443"}, io.Discard)
+	if err != nil || o.fronting != "127.0.0.1:8443" {
+		t.Fatalf("--fronting: %v, %+v", err, o)
+	}
+	for _, bad := range [][]string{
+		{"-D", "bad_domain!"},
+		{"-D", "example.com", "--fronting", "nohostport"},
+		{"-D", "example.com", "--replay-cache-size", "0"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil || !errors.Is(err, errUsage) {
+			t.Errorf("%q: err %v, want a usage error", bad, err)
+		}
+	}
+}

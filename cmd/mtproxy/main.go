@@ -24,6 +24,7 @@ import (
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
 	"github.com/mtproxy-go/mtproxy/cipher"
+	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
 	"github.com/mtproxy-go/mtproxy/server"
 )
@@ -65,6 +66,9 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
 		return 2
+	}
+	if cfg.FrontingAddr != "" {
+		cfg.Shape = learnShape(log, cfg.FrontingAddr, o.domains[0])
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -152,6 +156,12 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 	for _, s := range o.secrets {
 		cfg.Secrets = append(cfg.Secrets, s.Key)
 	}
+	if len(o.domains) > 0 {
+		cfg.Domains = o.domains
+		cfg.FrontingAddr = o.fronting
+		cfg.AllowClassic = o.allowClassic
+		cfg.Replay = faketls.NewReplayCache(faketls.ReplayConfig{Size: o.replaySize, Window: o.replayWindow}, time.Now())
+	}
 	if o.user != "" {
 		user := o.user
 		cfg.AfterBind = func() error { return dropPrivileges(user) }
@@ -162,20 +172,57 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 	return cfg, nil
 }
 
-// printLinks logs the links for every secret and port. The server tells
-// classic and dd clients apart by their header, so both forms work.
+// minAppDataLen is the smallest first application-data record taken from
+// a probe as the ServerHello's "certificate": a site whose first record is
+// smaller (Go's and Caddy's servers send a 27-byte one first) would give a
+// reply no real certificate-carrying site sends.
+const minAppDataLen = 512
+
+// learnShape asks the real site how its TLS answer looks, so that ours
+// resembles it (protocol.md §4.8); offline or odd, a default shape.
+func learnShape(log *zap.Logger, addr, domain string) faketls.Shape {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	shape, err := faketls.Probe(ctx, addr, domain, 20)
+	if err == nil && shape.AppDataLen < minAppDataLen {
+		err = fmt.Errorf("first application-data record of %d bytes is too small to pass for a certificate", shape.AppDataLen)
+	}
+	if err != nil {
+		def, derr := faketls.DefaultShape(rand.Reader)
+		if derr != nil {
+			log.Error("cannot make a TLS reply shape", zap.Error(derr))
+		}
+		log.Warn("cannot learn the fronted site's TLS answer; using a default shape", zap.String("site", addr), zap.Error(err),
+			zap.Int("app_data_len", def.AppDataLen))
+		return def
+	}
+	log.Info("learned the fronted site's TLS answer", zap.String("site", addr), zap.Int("app_data_len", shape.AppDataLen),
+		zap.Bool("supported_versions_first", shape.SupportedVersionsFirst))
+	return shape
+}
+
+// printLinks logs the links for every secret, port and mode the server
+// serves: ee (one per domain) in fake-TLS mode, dd and classic otherwise
+// or alongside with --allow-classic.
 func printLinks(log *zap.Logger, o *options) {
 	host := publicHost(o)
+	var modes []secret.Secret
 	for _, s := range o.secrets {
-		if s.Mode == secret.FakeTLS {
-			log.Warn("fake TLS (ee secrets, -D) is not supported yet; the key of this secret serves classic and dd clients",
+		if s.Mode == secret.FakeTLS && len(o.domains) == 0 {
+			log.Warn("an ee secret needs -D DOMAIN to serve fake TLS; without it its key serves classic and dd clients",
 				zap.String("secret", s.Hex()))
 		}
+		for _, d := range o.domains {
+			modes = append(modes, s.WithMode(secret.FakeTLS, d))
+		}
+		if len(o.domains) == 0 || o.allowClassic {
+			modes = append(modes, s.WithMode(secret.Secure, ""), s.WithMode(secret.Classic, ""))
+		}
+	}
+	for _, s := range modes {
 		for _, p := range o.ports {
-			for _, m := range []secret.Mode{secret.Secure, secret.Classic} {
-				tg, tme := secret.Links(host, p, s.WithMode(m, ""))
-				log.Info("client link", zap.Stringer("mode", m), zap.String("tg", tg), zap.String("https", tme))
-			}
+			tg, tme := secret.Links(host, p, s)
+			log.Info("client link", zap.Stringer("mode", s.Mode), zap.String("tg", tg), zap.String("https", tme))
 		}
 	}
 }
