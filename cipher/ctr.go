@@ -12,9 +12,9 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"math/bits"
-	"unsafe"
 
 	"github.com/mtproxy-go/mtproxy/cipher/internal/aes256"
+	"github.com/mtproxy-go/mtproxy/cipher/internal/overlap"
 	"github.com/mtproxy-go/mtproxy/cipher/internal/tier"
 )
 
@@ -208,18 +208,8 @@ func checkBuffers(dst, src []byte) []byte {
 		panic("cipher: output smaller than input")
 	}
 	dst = dst[:len(src)]
-	if inexactOverlap(dst, src) {
+	if overlap.Inexact(dst, src) {
 		panic("cipher: invalid buffer overlap")
 	}
 	return dst
-}
-
-// inexactOverlap reports whether x and y share memory but do not start at
-// the same address; the kernels handle only exact (in-place) overlap.
-func inexactOverlap(x, y []byte) bool {
-	if len(x) == 0 || len(y) == 0 || &x[0] == &y[0] {
-		return false
-	}
-	px, py := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
-	return px < py+uintptr(len(y)) && py < px+uintptr(len(x))
 }

@@ -12,8 +12,8 @@ package cbc
 
 import (
 	"crypto/cipher"
-	"unsafe"
 
+	"github.com/mtproxy-go/mtproxy/cipher/internal/overlap"
 	"github.com/mtproxy-go/mtproxy/cipher/internal/tier"
 )
 
@@ -97,18 +97,8 @@ func checkBuffers(dst, src []byte) []byte {
 		panic("cbc: output smaller than input")
 	}
 	dst = dst[:len(src)]
-	if inexactOverlap(dst, src) {
+	if overlap.Inexact(dst, src) {
 		panic("cbc: invalid buffer overlap")
 	}
 	return dst
-}
-
-// inexactOverlap reports whether x and y share memory without starting at
-// the same address. The slices are of equal length.
-func inexactOverlap(x, y []byte) bool {
-	if len(x) == 0 || &x[0] == &y[0] {
-		return false
-	}
-	xp, yp := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&y[0]))
-	return xp < yp+uintptr(len(y)) && yp < xp+uintptr(len(x))
 }
