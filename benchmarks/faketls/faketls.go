@@ -20,7 +20,8 @@ import (
 )
 
 // MaxRecord is the largest record payload tdlib accepts from a proxy; the
-// client refuses larger ones and sends no larger ones itself.
+// client refuses larger ones and, unless told otherwise
+// (SetWriteRecordSize), sends no larger ones itself.
 const MaxRecord = 1 << 14
 
 // Record types and the version every record after the ClientHello carries.
@@ -52,7 +53,48 @@ func Client(ctx context.Context, c net.Conn, key [16]byte, domain string) (*Conn
 		return nil, err
 	}
 	sign(hello, key, uint32(time.Now().Unix()))
+	return ClientWithHello(ctx, c, key, hello)
+}
 
+// HelloOptions shapes a ClientHello made by NewHello.
+type HelloOptions struct {
+	// Domain is the SNI host name; empty means no server_name extension,
+	// as recent Telegram iOS builds send.
+	Domain string
+	// Size is the record payload in bytes, from 512 (the default, what
+	// Client sends) to MaxRecord; a padding extension fills it up.
+	Size int
+	// Time is the timestamp signed into the random; zero means now.
+	Time time.Time
+}
+
+// NewHello returns a ClientHello record signed for key, shaped by opts.
+// It is for tests that send the hello themselves (split over writes,
+// twice, with a skewed clock) and finish with ClientWithHello.
+func NewHello(key [16]byte, opts HelloOptions) ([]byte, error) {
+	size := opts.Size
+	if size == 0 {
+		size = helloBody
+	}
+	hello, err := buildHello(rand.Reader, opts.Domain, size)
+	if err != nil {
+		return nil, err
+	}
+	ts := opts.Time
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	sign(hello, key, uint32(ts.Unix()))
+	return hello, nil
+}
+
+// ClientWithHello is Client with hello, a signed ClientHello record such as
+// NewHello makes, sent in one write instead of a fresh one; the reply is
+// checked against hello's random. ctx bounds the handshake.
+func ClientWithHello(ctx context.Context, c net.Conn, key [16]byte, hello []byte) (*Conn, error) {
+	if len(hello) < randomOffset+32 {
+		return nil, fmt.Errorf("faketls: ClientHello of %d bytes", len(hello))
+	}
 	deadline, _ := ctx.Deadline() // zero, meaning none, without a deadline
 	if err := c.SetDeadline(deadline); err != nil {
 		return nil, err
@@ -147,10 +189,26 @@ type Conn struct {
 	left   int // payload bytes not yet read from the current record
 	wbuf   []byte
 	opened bool // a client's ChangeCipherSpec sent, or a server's received
+	// wmax is the largest record payload Write sends; 0 means MaxRecord.
+	wmax int
+}
+
+// SetWriteRecordSize makes Write send records of up to n payload bytes, 1
+// to 65535, instead of MaxRecord: beyond MaxRecord as gotd's client does,
+// which puts a whole message in one record, to check that a proxy takes
+// that. A client's Read refuses such records, a server's takes them. Call
+// it before Write.
+func (c *Conn) SetWriteRecordSize(n int) error {
+	if n < 1 || n > 1<<16-1 {
+		return fmt.Errorf("faketls: record size %d (want 1..65535)", n)
+	}
+	c.wmax = n
+	return nil
 }
 
 // Read returns record payload bytes. Any record but application data is an
-// error, as in tdlib, except the client's first ChangeCipherSpec.
+// error, as in tdlib, except the client's first ChangeCipherSpec. On the
+// client side a record over MaxRecord is an error too.
 func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
@@ -173,7 +231,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if h[0] != typeApplicationData || h[1] != versionMajor || h[2] != versionMinor {
 			return 0, fmt.Errorf("faketls: record header % x, want application data", h[:3])
 		}
-		if c.left = int(binary.BigEndian.Uint16(h[3:5])); c.left > MaxRecord {
+		// A client refuses records over MaxRecord, as tdlib does; a server
+		// takes any length, as the official proxy does (gotd's client
+		// sends a whole message per record).
+		if c.left = int(binary.BigEndian.Uint16(h[3:5])); !c.server && c.left > MaxRecord {
 			return 0, fmt.Errorf("faketls: record of %d bytes (max %d)", c.left, MaxRecord)
 		}
 	}
@@ -185,16 +246,20 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write sends b in records of at most MaxRecord bytes with one write to the
-// socket per call.
+// Write sends b in records of at most MaxRecord bytes (see
+// SetWriteRecordSize) with one write to the socket per call.
 func (c *Conn) Write(b []byte) (int, error) {
+	limit := MaxRecord
+	if c.wmax > 0 {
+		limit = c.wmax
+	}
 	c.wbuf = c.wbuf[:0]
 	if !c.server && !c.opened {
 		c.wbuf = append(c.wbuf, changeCipherSpec...)
 		c.opened = true
 	}
 	for rest := b; len(rest) > 0; {
-		chunk := rest[:min(len(rest), MaxRecord)]
+		chunk := rest[:min(len(rest), limit)]
 		c.wbuf = append(c.wbuf, typeApplicationData, versionMajor, versionMinor, byte(len(chunk)>>8), byte(len(chunk)))
 		c.wbuf = append(c.wbuf, chunk...)
 		rest = rest[len(chunk):]

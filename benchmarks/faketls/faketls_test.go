@@ -1,6 +1,7 @@
 package faketls
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -8,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -275,5 +277,153 @@ func TestGotdClient(t *testing.T) {
 	}
 	if _, err := io.ReadFull(c, make([]byte, 64+1000)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadRecordLimit: a client reads a record of MaxRecord bytes and
+// refuses a longer one, as tdlib does; a server takes any length, as the
+// official proxy does.
+func TestReadRecordLimit(t *testing.T) {
+	for _, n := range []int{MaxRecord, MaxRecord + 1, 1<<16 - 1} {
+		for _, server := range []bool{false, true} {
+			local, peer := net.Pipe()
+			var in []byte
+			if server {
+				in = bytes.Clone(changeCipherSpec)
+			}
+			in = append(in, typeApplicationData, versionMajor, versionMinor, byte(n>>8), byte(n))
+			in = append(in, make([]byte, n)...)
+			go func() {
+				peer.Write(in)
+				peer.Close()
+			}()
+			c := &Conn{Conn: local, r: bufio.NewReader(local), server: server}
+			got, err := io.ReadAll(c)
+			local.Close()
+			if server || n <= MaxRecord {
+				if err != nil || len(got) != n {
+					t.Errorf("server %v, %d-byte record: read %d bytes, %v", server, n, len(got), err)
+				}
+			} else if err == nil || len(got) != 0 {
+				t.Errorf("client, %d-byte record: read %d bytes, %v; want an error and nothing", n, len(got), err)
+			}
+		}
+	}
+}
+
+// TestSetWriteRecordSize: records grow to the size asked for.
+func TestSetWriteRecordSize(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	c := &Conn{Conn: client, r: bufio.NewReader(client)}
+	if err := c.SetWriteRecordSize(1 << 16); err == nil {
+		t.Fatal("record size 65536 accepted")
+	}
+	if err := c.SetWriteRecordSize(60000); err != nil {
+		t.Fatal(err)
+	}
+	go c.Write(make([]byte, 70000))
+	server.SetDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(changeCipherSpec)+5+60000+5+10000)
+	if _, err := io.ReadFull(server, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:len(changeCipherSpec)], changeCipherSpec) {
+		t.Fatalf("starts with % x", got[:len(changeCipherSpec)])
+	}
+	recs := got[len(changeCipherSpec):]
+	if n := binary.BigEndian.Uint16(recs[3:5]); recs[0] != typeApplicationData || n != 60000 {
+		t.Fatalf("first record % x", recs[:5])
+	}
+	if n := binary.BigEndian.Uint16(recs[60005+3:]); n != 10000 {
+		t.Fatalf("second record of %d bytes, want 10000", n)
+	}
+}
+
+// TestNewHello: hellos of other sizes, without SNI or with another time
+// are well-formed TLS, signed for the key, and complete a handshake.
+func TestNewHello(t *testing.T) {
+	cert := selfSigned(t)
+	for _, opts := range []HelloOptions{
+		{Domain: "example.com"},
+		{Domain: "example.com", Size: 4000},
+		{Size: MaxRecord},
+		{Domain: strings.Repeat("a", maxDomain), Size: 600},
+	} {
+		hello, err := NewHello(testKey, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := max(opts.Size, helloBody)
+		if len(hello) != want+5 || int(binary.BigEndian.Uint16(hello[3:5])) != want {
+			t.Errorf("%+v: hello of %d bytes, want %d", opts, len(hello), want+5)
+		}
+
+		// Go's TLS server parses it and sees the SNI, or none.
+		client, server := net.Pipe()
+		seen := make(chan *tls.ClientHelloInfo, 1)
+		go func() {
+			defer server.Close()
+			tls.Server(server, &tls.Config{
+				Certificates: []tls.Certificate{cert},
+				GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+					seen <- h
+					return nil, nil
+				},
+			}).Handshake()
+		}()
+		go client.Write(hello)
+		client.SetDeadline(time.Now().Add(5 * time.Second))
+		var h [5]byte
+		if _, err := io.ReadFull(client, h[:]); err != nil || h[0] != typeHandshake {
+			t.Fatalf("%+v: Go's TLS server answered % x, %v", opts, h, err)
+		}
+		client.Close()
+		if info := <-seen; info.ServerName != opts.Domain {
+			t.Errorf("%+v: SNI %q", opts, info.ServerName)
+		}
+
+		// Our server takes it.
+		addr, errc := startEcho(t, testKey)
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := ClientWithHello(ctx, raw, testKey, hello)
+		cancel()
+		if err != nil {
+			t.Fatalf("%+v: %v", opts, err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("%+v: %v", opts, err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte("ping"))
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+			t.Errorf("%+v: echo %q, %v", opts, got, err)
+		}
+		raw.Close()
+	}
+
+	for _, opts := range []HelloOptions{{Size: helloBody - 1}, {Size: MaxRecord + 1}, {Domain: strings.Repeat("a", maxDomain+1)}} {
+		if _, err := NewHello(testKey, opts); err == nil {
+			t.Errorf("%+v accepted", opts)
+		}
+	}
+
+	// The time signed in is the one asked for: an hour-old hello fails.
+	hello, err := NewHello(testKey, HelloOptions{Domain: "example.com", Time: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, server := net.Pipe()
+	defer client.Close()
+	go client.Write(hello)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Server(ctx, server, testKey); err == nil || !strings.Contains(err.Error(), "timestamp") {
+		t.Errorf("hour-old hello: %v, want a timestamp error", err)
 	}
 }

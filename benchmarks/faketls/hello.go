@@ -21,8 +21,20 @@ const maxDomain = 182
 // key share from rnd. Extensions follow tdlib's TlsInit: GREASE first and
 // last, and a padding extension up to helloBody bytes.
 func clientHello(rnd io.Reader, domain string) ([]byte, error) {
-	if len(domain) == 0 || len(domain) > maxDomain {
+	if len(domain) == 0 {
+		return nil, fmt.Errorf("faketls: domain of 0 bytes (want 1..%d)", maxDomain)
+	}
+	return buildHello(rnd, domain, helloBody)
+}
+
+// buildHello is clientHello with a record payload of size bytes, and no
+// server_name extension when domain is empty.
+func buildHello(rnd io.Reader, domain string, size int) ([]byte, error) {
+	if len(domain) > maxDomain {
 		return nil, fmt.Errorf("faketls: domain of %d bytes (want 1..%d)", len(domain), maxDomain)
+	}
+	if size < helloBody || size > MaxRecord {
+		return nil, fmt.Errorf("faketls: ClientHello of %d bytes (want %d..%d)", size, helloBody, MaxRecord)
 	}
 	var r [33]byte // session id, then a GREASE seed
 	if _, err := io.ReadFull(rnd, r[:]); err != nil {
@@ -52,15 +64,18 @@ func clientHello(rnd io.Reader, domain string) ([]byte, error) {
 	keyShare := binary.BigEndian.AppendUint16(nil, grease1)
 	keyShare = append(keyShare, 0, 1, 0, 0x00, 0x1d, 0, 32)
 	keyShare = append(keyShare, share.PublicKey().Bytes()...)
-	sni := append([]byte{0}, byte(len(domain)>>8), byte(len(domain)))
-	sni = append(sni, domain...)
-	exts := []struct {
+	type ext struct {
 		typ  uint16
 		body []byte
-	}{
-		{grease1, nil},
+	}
+	exts := []ext{{grease1, nil}}
+	if domain != "" {
 		// server_name: one host_name.
-		{0x0000, appendList16(nil, func(b []byte) []byte { return append(b, sni...) })},
+		sni := append([]byte{0}, byte(len(domain)>>8), byte(len(domain)))
+		sni = append(sni, domain...)
+		exts = append(exts, ext{0x0000, appendList16(nil, func(b []byte) []byte { return append(b, sni...) })})
+	}
+	exts = append(exts, []ext{
 		// extended_master_secret, renegotiation_info.
 		{0x0017, nil},
 		{0xff01, []byte{0}},
@@ -82,14 +97,14 @@ func clientHello(rnd io.Reader, domain string) ([]byte, error) {
 		{0x002b, []byte{6, byte(grease2 >> 8), byte(grease2), 3, 4, 3, 3}},
 		{0x001b, []byte{2, 0, 2}},
 		{grease2, []byte{0}},
-	}
+	}...)
 	b = appendList16(b, func(b []byte) []byte {
 		for _, e := range exts {
 			b = appendExt(b, e.typ, e.body)
 		}
 		// padding, whose own header takes 4 bytes; everything before it
 		// stays under helloBody for any domain up to maxDomain.
-		return appendExt(b, 0x0015, make([]byte, helloBody+5-len(b)-4))
+		return appendExt(b, 0x0015, make([]byte, size+5-len(b)-4))
 	})
 	binary.BigEndian.PutUint16(b[3:5], uint16(len(b)-5))
 	n := len(b) - 9

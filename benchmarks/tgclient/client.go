@@ -55,14 +55,30 @@ type Secret struct {
 	Key [16]byte
 	// DD marks a "dd" secret; its clients always use padded intermediate.
 	DD bool
+	// Domain, when set, makes an "ee" secret (fake TLS, protocol.md §4):
+	// the client opens with a TLS ClientHello naming this host and then
+	// speaks padded intermediate inside TLS records. DD must be false.
+	Domain string
 }
 
 // gotdSecret encodes s for dcs.MTProxy so that gotd uses transport t. gotd
 // picks the transport from the first byte of a 17-byte secret and uses
 // padded intermediate for a plain 16-byte one, so a classic secret with
 // abridged or intermediate is passed as 0xef/0xee followed by the key: on
-// the wire that is exactly a classic client choosing that transport.
+// the wire that is exactly a classic client choosing that transport. An ee
+// secret is passed in its binary form, 0xee ‖ key ‖ domain, for which gotd
+// does fake TLS with padded intermediate.
 func gotdSecret(s Secret, t Transport) ([]byte, error) {
+	if s.Domain != "" {
+		switch {
+		case s.DD:
+			return nil, errors.New("tgclient: a secret is either dd or ee (with a domain), not both")
+		case t != PaddedIntermediate:
+			return nil, fmt.Errorf("tgclient: an ee secret requires padded intermediate, not %v", t)
+		}
+		b := append([]byte{0xee}, s.Key[:]...)
+		return append(b, s.Domain...), nil
+	}
 	var prefix byte
 	switch {
 	case s.DD && t != PaddedIntermediate:
@@ -110,11 +126,18 @@ type Workload struct {
 	Parts int
 	// PartSize is the payload of each of those calls in bytes, at most
 	// 1 MiB. Defaults to 128 KiB, which needs the long abridged header and
-	// spans many TCP segments.
+	// spans many TCP segments. With an ee secret it must be at most
+	// MaxFakeTLSPart.
 	PartSize int
 	// Seed selects the transferred pattern (fakedc.NewPattern).
 	Seed uint64
 }
+
+// MaxFakeTLSPart bounds Workload.PartSize with an ee secret. gotd's fake-TLS
+// writer (v0.162.0) puts each message in a single TLS record, so a message
+// over 65535 bytes overflows the record's 16-bit length and corrupts the
+// stream; this leaves room for MTProto's headers and padding.
+const MaxFakeTLSPart = 60 << 10
 
 func (w *Workload) setDefaults() {
 	if w.Parts == 0 {
@@ -153,6 +176,12 @@ func NewClient(cfg Config, opts telegram.Options) (*telegram.Client, error) {
 // initConnection+help.getConfig handshake, then runs Exercise. It fails as
 // soon as the connection dies instead of letting gotd reconnect.
 func Run(ctx context.Context, cfg Config) error {
+	if w := cfg.Workload; cfg.Secret.Domain != "" {
+		w.setDefaults()
+		if w.PartSize > MaxFakeTLSPart {
+			return fmt.Errorf("tgclient: part size %d over %d with an ee secret (see MaxFakeTLSPart)", w.PartSize, MaxFakeTLSPart)
+		}
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	client, err := NewClient(cfg, telegram.Options{

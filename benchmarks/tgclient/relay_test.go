@@ -1,6 +1,7 @@
 package tgclient_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/gotd/td/mtproxy/obfuscated2"
 
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/faketls"
 )
 
 // testRelay is a minimal direct-mode MTProxy, for these tests only, standing
@@ -23,6 +25,7 @@ type testRelay struct {
 	ln     net.Listener
 	dcAddr string
 	key    [16]byte
+	tls    bool // clients come in fake TLS (benchmarks/faketls's server side)
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
@@ -31,12 +34,17 @@ type testRelay struct {
 }
 
 func startRelay(t *testing.T, dcAddr string, key [16]byte) *testRelay {
+	return startRelayTLS(t, dcAddr, key, false)
+}
+
+// startRelayTLS starts a relay whose clients use fake TLS if tls is set.
+func startRelayTLS(t *testing.T, dcAddr string, key [16]byte, tls bool) *testRelay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &testRelay{ln: ln, dcAddr: dcAddr, key: key, conns: make(map[net.Conn]struct{})}
+	r := &testRelay{ln: ln, dcAddr: dcAddr, key: key, tls: tls, conns: make(map[net.Conn]struct{})}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -84,8 +92,18 @@ func (r *testRelay) close() {
 func (r *testRelay) serve(client net.Conn) {
 	defer r.wg.Done()
 	defer client.Close()
+	var inner io.ReadWriter = client
+	if r.tls {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		tc, err := faketls.Server(ctx, client, r.key)
+		cancel()
+		if err != nil {
+			return
+		}
+		inner = tc
+	}
 	client.SetDeadline(time.Now().Add(5 * time.Second))
-	crw, md, err := obfuscated2.Accept(client, r.key[:])
+	crw, md, err := obfuscated2.Accept(inner, r.key[:])
 	if err != nil {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,6 +91,40 @@ func TestRunThroughRelay(t *testing.T) {
 	}
 }
 
+// TestRunFakeTLSThroughRelay runs gotd's fake-TLS client (an ee secret)
+// through a relay fronted by benchmarks/faketls's server side.
+func TestRunFakeTLSThroughRelay(t *testing.T) {
+	key, err := testKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := startDC(t, fakedc.Config{Mode: fakedc.MTProto, Key: key})
+	secret := tgclient.Secret{Key: randomKey(), Domain: "example.com"}
+	relay := startRelayTLS(t, dc.Addr(), secret.Key, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = tgclient.Run(ctx, tgclient.Config{
+		ProxyAddr: relay.addr(),
+		Secret:    secret,
+		Transport: tgclient.PaddedIntermediate,
+		PublicKey: dc.PublicKey(),
+		// Parts bigger than a TLS record (16 KiB) but within gotd's limit.
+		Workload: tgclient.Workload{Parts: 3, PartSize: 40 << 10, Seed: 9},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := dc.Conns()
+	if len(conns) == 0 {
+		t.Fatal("DC saw no connection")
+	}
+	for _, info := range conns {
+		if info.Tag != fakedc.TagPaddedIntermediate || info.Err != nil {
+			t.Errorf("DC saw %v, want padded intermediate", info)
+		}
+	}
+}
+
 func TestRunFailsFast(t *testing.T) {
 	dc := startDC(t, fakedc.Config{Mode: fakedc.Echo})
 	relay := startRelay(t, dc.Addr(), randomKey())
@@ -117,6 +152,23 @@ func TestRunFailsFast(t *testing.T) {
 	}, telegram.Options{})
 	if err == nil {
 		t.Error("dd secret with abridged accepted")
+	}
+	for _, bad := range []tgclient.Config{
+		{Secret: tgclient.Secret{Domain: "example.com"}, Transport: tgclient.Intermediate},
+		{Secret: tgclient.Secret{Domain: "example.com", DD: true}, Transport: tgclient.PaddedIntermediate},
+	} {
+		if _, err := tgclient.NewClient(bad, telegram.Options{}); err == nil {
+			t.Errorf("%+v accepted", bad.Secret)
+		}
+	}
+	// A part gotd would send in an oversized TLS record is refused up front.
+	err = tgclient.Run(ctx, tgclient.Config{
+		ProxyAddr: relay.addr(),
+		Secret:    tgclient.Secret{Domain: "example.com"},
+		Transport: tgclient.PaddedIntermediate,
+	})
+	if err == nil || !strings.Contains(err.Error(), "part size") {
+		t.Errorf("ee secret with the default 128 KiB parts: %v", err)
 	}
 }
 
