@@ -49,6 +49,11 @@ type Config struct {
 	// mark reading resumes.
 	HighWatermark, LowWatermark int
 
+	// FastMode has each DC encipher its output with the client's own
+	// stream, so DC→client bytes pass with no AES work and each pair keeps
+	// two streams instead of four (obfuscated2.NewBackendFast).
+	FastMode bool
+
 	// Domains turns fake TLS on (ee secrets, the official -D): clients must
 	// open with a ClientHello signed with a secret and naming one of these
 	// hosts (or none), and anything else is relayed to FrontingAddr so that

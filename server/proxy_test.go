@@ -130,8 +130,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func TestEchoThroughProxy(t *testing.T) {
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
-	for _, loops := range []int{1, 2} {
-		p := startProxy(t, d.Addr(), server.Config{Loops: loops})
+	// One reactor with four streams per pair, two in fast mode (the DC
+	// enciphers for the client itself).
+	for _, cfg := range []server.Config{{Loops: 1}, {Loops: 2, FastMode: true}} {
+		loops := cfg.Loops
+		p := startProxy(t, d.Addr(), cfg)
 		for _, tag := range allTags {
 			for _, dcIndex := range []int16{2, -4, 999} {
 				c := dial(t, p.addr, tag, dcIndex)
@@ -217,7 +220,7 @@ func TestBulkBothWays(t *testing.T) {
 	const size = 64 << 20
 	const clients = 3
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
-	p := startProxy(t, d.Addr(), server.Config{Loops: 2})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 2, FastMode: true})
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*clients)
 	start := time.Now()

@@ -30,7 +30,8 @@ type endpoint struct {
 	s    *session
 	conn gnet.Conn // nil before the DC connects and after OnClose
 	// decrypt turns bytes read from conn into plaintext; encrypt turns
-	// plaintext into bytes for conn.
+	// plaintext into bytes for conn. Both are nil where bytes pass as they
+	// are: on a fronted pair, and from the DC in fast mode.
 	decrypt, encrypt *cipher.CTR
 	// paused: epoll does not report conn readable (flowctl).
 	paused bool
@@ -145,13 +146,20 @@ func (s *session) startRelay(hello obfuscated2.Client) bool {
 		s.logger().Info("client asked for an unknown DC; using the default DC",
 			zap.Int16("dc", hello.DC), zap.String("addr", addr), remoteField("client", c.RemoteAddr()))
 	}
-	backend, err := obfuscated2.NewBackend(rand.Reader, hello.Tag, hello.DC)
+	var backend obfuscated2.Backend
+	var err error
+	if cfg.FastMode {
+		backend, err = obfuscated2.NewBackendFast(rand.Reader, hello.Tag, hello.DC, &hello.SendKey, &hello.SendIV)
+	} else {
+		backend, err = obfuscated2.NewBackend(rand.Reader, hello.Tag, hello.DC)
+		s.client.encrypt = hello.Encrypt()
+	}
 	if err != nil {
 		s.logger().Error("cannot open a DC connection", zap.Error(err))
 		return false
 	}
 	s.tag, s.dcIndex = hello.Tag, hello.DC
-	s.client.decrypt, s.client.encrypt = hello.Decrypt, hello.Encrypt
+	s.client.decrypt = hello.Decrypt
 	s.dc.decrypt, s.dc.encrypt = backend.Decrypt, backend.Encrypt
 	s.dcHeader = backend.Header
 	s.loop.stats.HandshakesOK++
@@ -186,21 +194,21 @@ func (s *session) forward(from, to *endpoint) {
 		return
 	}
 	s.counted(from, len(buf))
-	switch {
-	case s.fronting:
-		s.send(from, to, append(s.loop.iov[:0], buf))
-	case from == &s.client && s.tls:
+	if from == &s.client && s.tls {
 		s.forwardRecords(nil, buf)
-	case to == &s.client && s.tls:
-		cipher.XORKeyStreams(buf, buf, from.decrypt, to.encrypt)
-		iov, _ := faketls.AppendRecords(s.loop.iov[:0], s.loop.hdrs[:0], buf)
-		s.send(from, to, iov)
-	default:
+		return
+	}
+	// No streams: fronting, or the DC→client way in fast mode.
+	if from.decrypt != nil {
 		// Both streams advance by the same lengths from block-aligned
 		// starts, which is what the fused kernel needs.
 		cipher.XORKeyStreams(buf, buf, from.decrypt, to.encrypt)
-		s.send(from, to, append(s.loop.iov[:0], buf))
 	}
+	iov := append(s.loop.iov[:0], buf)
+	if to == &s.client && s.tls {
+		iov, _ = faketls.AppendRecords(iov[:0], s.loop.hdrs[:0], buf)
+	}
+	s.send(from, to, iov)
 }
 
 // forwardRecords relays a TLS client's bytes: first is payload already

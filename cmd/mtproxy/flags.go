@@ -42,6 +42,7 @@ type options struct {
 	allowClassic bool
 	replaySize   int
 	replayWindow time.Duration
+	fastMode     bool
 }
 
 // errUsage marks errors that deserve the usage text; all parse errors exit 2.
@@ -66,6 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	alias(stringValue{&o.statsPort}, "statistics `port` (accepted for compatibility; not served yet)", "p", "port")
 	fs.StringVar(&o.address, "address", o.address, "bind `address` for the client ports")
 	fs.Var(stringList{&o.dcOverrides}, "dc", "override a DC address, `ID=HOST:PORT` (repeatable; negative IDs are media DCs)")
+	fs.BoolVar(&o.fastMode, "fast-mode", true, "have each DC encipher for the client directly, so DC→client bytes need no AES here (the client stream's key then travels in clear to the DC); --fast-mode=false to turn off")
 	fs.BoolVar(&o.preferIPv6, "prefer-ipv6", false, "connect to DCs over IPv6 where the table has an address")
 	fs.StringVar(&o.publicHost, "public-host", "", "`host` printed in the tg:// links (default: the bind address, or this machine's first global IPv4)")
 	fs.Var(verbosity{&o.verbosity}, "v", "more verbose logging (repeat, or -v=N)")

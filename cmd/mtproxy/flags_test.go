@@ -51,7 +51,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.ports) != 1 || o.ports[0] != 8443 || o.address != "0.0.0.0" || len(o.secrets) != 0 {
+	if len(o.ports) != 1 || o.ports[0] != 8443 || o.address != "0.0.0.0" || len(o.secrets) != 0 || !o.fastMode {
 		t.Fatalf("defaults %+v", o)
 	}
 }

@@ -143,6 +143,7 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 	cfg := server.Config{
 		DCs:              table,
 		PreferIPv6:       o.preferIPv6,
+		FastMode:         o.fastMode,
 		Loops:            o.slaves,
 		MaxConnections:   o.maxConnections,
 		HandshakeTimeout: o.handshakeTimeout,

@@ -60,8 +60,16 @@ type Client struct {
 	Secret int
 	// Decrypt deciphers client bytes; it already stands past the header.
 	Decrypt *cipher.CTR
-	// Encrypt enciphers bytes for the client, from stream position 0.
-	Encrypt *cipher.CTR
+	// SendKey and SendIV key the stream towards the client, which starts
+	// at position 0: see Encrypt, and NewBackendFast, which hands them to
+	// the DC instead.
+	SendKey [32]byte
+	SendIV  [16]byte
+}
+
+// Encrypt returns the stream that enciphers bytes for the client.
+func (c *Client) Encrypt() *cipher.CTR {
+	return cipher.NewCTR(&c.SendKey, &c.SendIV)
 }
 
 // ParseClient tries each secret in order on the init packet h and returns
@@ -93,7 +101,8 @@ func parseWith(h *[HeaderLen]byte, secret []byte, index int) (Client, error) {
 		DC:      int16(binary.LittleEndian.Uint16(plain[60:])),
 		Secret:  index,
 		Decrypt: dec,
-		Encrypt: cipher.NewCTR(&sendKey, &sendIV),
+		SendKey: sendKey,
+		SendIV:  sendIV,
 	}, nil
 }
 
@@ -139,6 +148,24 @@ type Backend struct {
 // a secret (protocol.md §5.2). Random bytes come from rand; candidates that
 // a DC could mistake for another protocol are drawn again.
 func NewBackend(rand io.Reader, tag Tag, dc int16) (Backend, error) {
+	return newBackend(rand, tag, dc, nil)
+}
+
+// NewBackendFast is NewBackend for "fast mode" (mtprotoproxy's, protocol.md
+// §5.2): the key material in the packet is chosen so that the DC enciphers
+// its output with exactly the client's stream (key, iv from position 0).
+// The proxy then forwards DC bytes to the client untouched, with no AES
+// work, and Backend.Decrypt is nil. The cost: the client stream's key
+// travels in the clear to the DC, on a link that already tells an observer
+// the proxy talks to Telegram.
+func NewBackendFast(rand io.Reader, tag Tag, dc int16, key *[32]byte, iv *[16]byte) (Backend, error) {
+	var material [48]byte
+	copy(material[:32], key[:])
+	copy(material[32:], iv[:])
+	return newBackend(rand, tag, dc, &material)
+}
+
+func newBackend(rand io.Reader, tag Tag, dc int16, decMaterial *[48]byte) (Backend, error) {
 	var b Backend
 	h := &b.Header
 	for {
@@ -149,6 +176,12 @@ func NewBackend(rand io.Reader, tag Tag, dc int16) (Backend, error) {
 			break
 		}
 	}
+	if decMaterial != nil {
+		// The DC reads its send key and IV from the packet reversed.
+		for i, c := range decMaterial {
+			h[55-i] = c
+		}
+	}
 	binary.LittleEndian.PutUint32(h[56:], uint32(tag))
 	binary.LittleEndian.PutUint16(h[60:], uint16(dc))
 
@@ -156,7 +189,9 @@ func NewBackend(rand io.Reader, tag Tag, dc int16) (Backend, error) {
 	// receive keys, and the other way round.
 	encKey, encIV, decKey, decIV := deriveKeys(h, nil)
 	b.Encrypt = cipher.NewCTR(&encKey, &encIV)
-	b.Decrypt = cipher.NewCTR(&decKey, &decIV)
+	if decMaterial == nil {
+		b.Decrypt = cipher.NewCTR(&decKey, &decIV)
+	}
 
 	var enc [HeaderLen]byte
 	b.Encrypt.XORKeyStream(enc[:], h[:])
