@@ -48,7 +48,6 @@ type session struct {
 	client, dc endpoint
 	state      state
 
-	tag     obfuscated2.Tag
 	dcIndex int16
 	// dcHeader is the proxy's header for the DC. In fake-TLS mode it first
 	// collects the client's header, which may arrive split over records.
@@ -158,7 +157,7 @@ func (s *session) startRelay(hello obfuscated2.Client) bool {
 		s.logger().Error("cannot open a DC connection", zap.Error(err))
 		return false
 	}
-	s.tag, s.dcIndex = hello.Tag, hello.DC
+	s.dcIndex = hello.DC
 	s.client.decrypt = hello.Decrypt
 	s.dc.decrypt, s.dc.encrypt = backend.Decrypt, backend.Encrypt
 	s.dcHeader = backend.Header
