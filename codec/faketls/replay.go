@@ -52,6 +52,7 @@ type ReplayCache struct {
 	mu   sync.Mutex
 	seen map[[16]byte]struct{}
 	fifo []replayEntry // ring of the cached keys in insertion order
+	size int           // the most entries fifo grows to
 	head int           // index of the oldest entry in fifo
 	n    int           // number of entries
 
@@ -77,9 +78,7 @@ func NewReplayCache(cfg ReplayConfig, now time.Time) *ReplayCache {
 	cfg.StartupGrace = orDefault(cfg.StartupGrace, DefaultStartupGrace)
 	return &ReplayCache{
 		seen: make(map[[16]byte]struct{}),
-		// Only the pages written to become resident, so allocating the
-		// whole ring up front costs memory only as the cache fills.
-		fifo:   make([]replayEntry, cfg.Size),
+		size:   cfg.Size,
 		floor:  now.Unix() - int64(cfg.StartupGrace/time.Second),
 		window: int64(cfg.Window / time.Second),
 		future: int64(cfg.MaxFuture / time.Second),
@@ -137,13 +136,27 @@ func (c *ReplayCache) Add(random [32]byte, now time.Time) error {
 		return ErrReplay
 	}
 	if c.n == len(c.fifo) {
-		c.floor = max(c.floor, int64(c.fifo[c.head].at))
-		c.evict()
+		if len(c.fifo) < c.size {
+			c.grow()
+		} else {
+			c.floor = max(c.floor, int64(c.fifo[c.head].at))
+			c.evict()
+		}
 	}
 	c.fifo[(c.head+c.n)%len(c.fifo)] = replayEntry{key: key, at: uint32(sec)}
 	c.n++
 	c.seen[key] = struct{}{}
 	return nil
+}
+
+// grow doubles the ring, up to size. Memory then follows use: a ring
+// allocated whole at start would count as live heap and raise the goal of
+// every garbage collection in the process, even if its pages stay untouched.
+func (c *ReplayCache) grow() {
+	fifo := make([]replayEntry, min(c.size, max(2*len(c.fifo), 1024)))
+	k := copy(fifo, c.fifo[c.head:])
+	copy(fifo[k:], c.fifo[:c.head])
+	c.fifo, c.head = fifo, 0
 }
 
 // evict drops the oldest entry.

@@ -190,3 +190,52 @@ func TestReplayCacheMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(c)
 }
+
+// TestReplayCacheGrowsAcrossWrap: the ring grows while its oldest entry
+// sits in the middle (after evictions by age), and keeps every entry and
+// the eviction order.
+func TestReplayCacheGrowsAcrossWrap(t *testing.T) {
+	c := NewReplayCache(ReplayConfig{Size: 5000, Window: time.Hour}, t0)
+	for i := range 100 {
+		if err := c.Add(random(i), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// These age the first 100 out, then fill the 1024-entry ring so that
+	// it wraps past its end, then make it grow.
+	t1 := t0.Add(time.Hour)
+	for i := 100; i < 1200; i++ {
+		at := t1
+		if i >= 1124 {
+			at = t1.Add(30 * time.Minute)
+		}
+		if err := c.Add(random(i), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Len() != 1100 {
+		t.Fatalf("Len %d, want 1100", c.Len())
+	}
+	for _, i := range []int{100, 1123, 1124, 1199} {
+		if err := c.Add(random(i), t1.Add(30*time.Minute)); err != ErrReplay {
+			t.Fatalf("entry %d: Add = %v, want ErrReplay", i, err)
+		}
+	}
+	// An hour after t1 the 1024 added then age out, oldest first; the 76
+	// added later stay.
+	if err := c.Add(random(9999), t1.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 77 {
+		t.Fatalf("Len %d after aging out, want 77", c.Len())
+	}
+	if err := c.Add(random(1150), t1.Add(time.Hour)); err != ErrReplay {
+		t.Fatalf("a later entry was lost: %v", err)
+	}
+	// Entries from both sides of the wrap have really gone.
+	for _, i := range []int{100, 1100} {
+		if err := c.Add(random(i), t1.Add(time.Hour)); err != nil {
+			t.Fatalf("aged-out entry %d still counts as seen: %v", i, err)
+		}
+	}
+}
