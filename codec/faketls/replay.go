@@ -77,7 +77,7 @@ func NewReplayCache(cfg ReplayConfig, now time.Time) *ReplayCache {
 	cfg.MaxFuture = orDefault(cfg.MaxFuture, DefaultMaxFuture)
 	cfg.StartupGrace = orDefault(cfg.StartupGrace, DefaultStartupGrace)
 	return &ReplayCache{
-		seen: make(map[[16]byte]struct{}),
+		seen:   make(map[[16]byte]struct{}),
 		size:   cfg.Size,
 		floor:  now.Unix() - int64(cfg.StartupGrace/time.Second),
 		window: int64(cfg.Window / time.Second),
