@@ -18,7 +18,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/gotd/td/tgtest"
 
 	"github.com/mtproxy-go/mtproxy/benchmarks/framing"
+	"github.com/mtproxy-go/mtproxy/benchmarks/internal/modes"
 )
 
 // Mode selects what the server does with a connection after the handshake.
@@ -64,20 +64,11 @@ var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source", MTProto: 
 
 // ParseMode returns the mode named by String.
 func ParseMode(name string) (Mode, error) {
-	for m, n := range modeNames {
-		if n == name {
-			return Mode(m), nil
-		}
-	}
-	return 0, fmt.Errorf("fakedc: unknown mode %q (want one of %s)", name, strings.Join(modeNames, ", "))
+	m, err := modes.Parse("fakedc", modeNames, name)
+	return Mode(m), err
 }
 
-func (m Mode) String() string {
-	if m >= 0 && int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
+func (m Mode) String() string { return modes.Name(modeNames, int(m)) }
 
 // Protocol tags a client announces in its obfuscated2 header (protocol.md §2.1).
 const (

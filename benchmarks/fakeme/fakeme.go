@@ -27,13 +27,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mtproxy-go/mtproxy/backend/proxyconf"
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/internal/modes"
 	"github.com/mtproxy-go/mtproxy/cipher/cbc"
 	"github.com/mtproxy-go/mtproxy/cipher/mtkeys"
 	"github.com/mtproxy-go/mtproxy/codec/rpc"
@@ -60,20 +60,11 @@ var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source"}
 
 // ParseMode returns the mode named by String.
 func ParseMode(name string) (Mode, error) {
-	for m, n := range modeNames {
-		if n == name {
-			return Mode(m), nil
-		}
-	}
-	return 0, fmt.Errorf("fakeme: unknown mode %q (want one of %s)", name, strings.Join(modeNames, ", "))
+	m, err := modes.Parse("fakeme", modeNames, name)
+	return Mode(m), err
 }
 
-func (m Mode) String() string {
-	if m >= 0 && int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
+func (m Mode) String() string { return modes.Name(modeNames, int(m)) }
 
 // Config configures a Server.
 type Config struct {
