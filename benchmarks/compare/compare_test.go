@@ -8,7 +8,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,21 +20,7 @@ import (
 
 var bin string // our proxy, built by TestMain
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "compare-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin, err = proxytest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proxytest.Main(m, &bin) }
 
 func TestParseProxy(t *testing.T) {
 	p, err := compare.ParseProxy("name=a;kinds=dd,ee;cmd=x -a {port}; y")

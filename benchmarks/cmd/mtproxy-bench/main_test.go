@@ -15,21 +15,7 @@ import (
 
 var bin string // our proxy, built by TestMain
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mtproxy-bench-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin, err = proxytest.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { proxytest.Main(m, &bin) }
 
 func runCmd(args ...string) (int, string) {
 	var out strings.Builder

@@ -4,8 +4,10 @@ package proxytest
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // Build compiles cmd/mtproxy into dir and returns the binary's path.
@@ -24,4 +26,21 @@ func Build(dir string) (string, error) {
 func Template(bin string) string {
 	return bin + " -H {port} --address 127.0.0.1 -S {secret} -M {workers}" +
 		" --dc 1={dc_addr} --dc 2={dc_addr} --dc 3={dc_addr} --dc 4={dc_addr} --dc 5={dc_addr}"
+}
+
+// Main is a TestMain for packages whose tests only need the binary: it
+// builds the proxy into a temporary directory, stores its path in bin, runs
+// the tests and exits.
+func Main(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "proxytest")
+	if err == nil {
+		*bin, err = Build(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
