@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/backend/proxyconf"
 	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
 )
@@ -70,6 +72,12 @@ type Config struct {
 	// Shape is the ServerHello's shape, learned from the real site
 	// (faketls.Probe); faketls.DefaultShape when zero.
 	Shape faketls.Shape
+
+	// Middle turns middle-proxy mode on (protocol.md §6): clients are
+	// multiplexed over RPC connections to Telegram's middle proxies
+	// instead of each getting its own DC connection. DCs, PreferIPv6 and
+	// FastMode then do not apply.
+	Middle *MiddleConfig
 
 	// AfterBind runs once the listeners are bound, before any client is
 	// served (e.g. to drop privileges). An error stops the server.
@@ -134,7 +142,82 @@ func (c *Config) setDefaults() error {
 	if c.LowWatermark < 0 || c.LowWatermark >= c.HighWatermark {
 		return fmt.Errorf("server: low watermark %d must be below high watermark %d", c.LowWatermark, c.HighWatermark)
 	}
+	if c.Middle != nil {
+		if err := c.Middle.setDefaults(); err != nil {
+			return err
+		}
+	}
 	return c.setTLSDefaults()
+}
+
+// MiddleConfig configures middle-proxy mode. Server.SetMiddleProxy
+// replaces ProxyConfig and Secret while the server runs.
+type MiddleConfig struct {
+	// ProxyConfig lists the middle proxies of each DC (proxy-multi.conf).
+	ProxyConfig *proxyconf.Config
+	// Secret is the proxy secret shared with the middle proxies.
+	Secret []byte
+	// AdTag is the 16-byte proxy tag from @MTProxybot (the official -P),
+	// sent with every request so that clients see the promoted channel;
+	// nil sends none.
+	AdTag []byte
+	// NAT maps a local address to the public one the middle proxies and
+	// clients see (the official --nat-info): both the RPC keys and the
+	// proxy address in each request use it.
+	NAT map[netip.Addr]netip.Addr
+	// ConnsPerTarget is how many RPC connections each reactor keeps to
+	// each middle proxy; 0 spreads the config's min_connections over the
+	// reactors (at least one each).
+	ConnsPerTarget int
+	// HandshakeTimeout bounds connecting to a middle proxy and its nonce
+	// and handshake exchange.
+	HandshakeTimeout time.Duration
+	// ReconnectDelay is the first delay before reconnecting to a middle
+	// proxy after a failure; it grows 1.5 times per failure in a row up to
+	// MaxReconnectDelay.
+	ReconnectDelay, MaxReconnectDelay time.Duration
+	// ClientQueueLimit bounds the bytes queued towards one client. The
+	// middle proxy's answers cannot be held back for one client without
+	// holding back every client sharing its connection, so a client whose
+	// queue passes the bound is closed instead (stats MPOverflow).
+	ClientQueueLimit int
+}
+
+// Middle-proxy defaults: the official's timeouts and back-off (protocol.md
+// §10), and half its 32 MiB per-connection buffer bound.
+const (
+	DefaultMPHandshakeTimeout  = 3 * time.Second
+	DefaultMPReconnectDelay    = time.Second
+	DefaultMPMaxReconnectDelay = 20 * time.Second
+	DefaultMPClientQueueLimit  = 16 << 20
+)
+
+func (m *MiddleConfig) setDefaults() error {
+	if m.ProxyConfig == nil || len(m.ProxyConfig.Clusters()) == 0 {
+		return errors.New("server: middle-proxy mode needs a proxy config with at least one middle proxy")
+	}
+	if _, err := proxyconf.ParseSecret(m.Secret); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if m.AdTag != nil && len(m.AdTag) != 16 {
+		return fmt.Errorf("server: proxy tag of %d bytes, want 16", len(m.AdTag))
+	}
+	if m.ConnsPerTarget < 0 || m.HandshakeTimeout < 0 || m.ReconnectDelay < 0 || m.MaxReconnectDelay < 0 || m.ClientQueueLimit < 0 {
+		return errors.New("server: negative middle-proxy setting")
+	}
+	if m.HandshakeTimeout == 0 {
+		m.HandshakeTimeout = DefaultMPHandshakeTimeout
+	}
+	if m.ReconnectDelay == 0 {
+		m.ReconnectDelay = DefaultMPReconnectDelay
+	}
+	if m.MaxReconnectDelay == 0 {
+		m.MaxReconnectDelay = max(DefaultMPMaxReconnectDelay, m.ReconnectDelay)
+	}
+	if m.ClientQueueLimit == 0 {
+		m.ClientQueueLimit = DefaultMPClientQueueLimit
+	}
+	return nil
 }
 
 func (c *Config) fakeTLS() bool { return len(c.Domains) > 0 }

@@ -36,24 +36,37 @@ func (h *handler) OnShutdown(gnet.Engine) {
 	close(h.srv.done)
 }
 
+// A conn's context tells what it is: a client or DC (*endpoint), a DC
+// being registered (*session), or a middle-proxy connection (*mpConn).
+
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if s, ok := c.Context().(*session); ok {
-		return s.dcOpened(c)
+	switch owner := c.Context().(type) {
+	case *session:
+		return owner.dcOpened(c)
+	case *mpConn:
+		return owner.opened(c)
 	}
 	return nil, h.srv.accept(c)
 }
 
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
-	ep, ok := c.Context().(*endpoint)
-	if !ok {
-		return gnet.Close
+	switch owner := c.Context().(type) {
+	case *endpoint:
+		return owner.s.traffic(owner)
+	case *mpConn:
+		return owner.traffic()
 	}
-	return ep.s.traffic(ep)
+	return gnet.Close
 }
 
 func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
-	if ep, ok := c.Context().(*endpoint); ok {
-		ep.s.closed(ep, err)
+	switch owner := c.Context().(type) {
+	case *endpoint:
+		owner.s.closed(owner, err)
+	case *mpConn:
+		if owner.conn == c {
+			owner.closed(err)
+		}
 	}
 	return gnet.None
 }
@@ -92,7 +105,7 @@ func (s *Server) loopOf(c gnet.Conn) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := newLoop(s, el, epfd)
+	l := newLoop(s, el, epfd, int(s.loopIndex.Add(1)-1))
 	s.loops.Store(el, l)
 	go l.tick()
 	return l, nil

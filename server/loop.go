@@ -48,6 +48,9 @@ type loop struct {
 	// join a hello split over several records.
 	verifier *faketls.Verifier
 	hello    []byte
+
+	// mp is the middle-proxy state, nil in direct mode.
+	mp *mpLoop
 }
 
 // checkInterval bounds the delay between a peer draining and its source
@@ -55,7 +58,7 @@ type loop struct {
 // keep the peer fed meanwhile; each tick costs a few ns per watched session.
 const checkInterval = time.Millisecond
 
-func newLoop(s *Server, el gnet.EventLoop, epfd int) *loop {
+func newLoop(s *Server, el gnet.EventLoop, epfd, index int) *loop {
 	l := &loop{
 		srv: s, el: el, epfd: epfd, now: time.Now(),
 		iov:  make([][]byte, 0, maxIovecs),
@@ -63,6 +66,9 @@ func newLoop(s *Server, el gnet.EventLoop, epfd int) *loop {
 	}
 	if s.cfg.fakeTLS() {
 		l.verifier = faketls.NewVerifier(s.cfg.Secrets)
+	}
+	if s.cfg.Middle != nil {
+		l.mp = newMPLoop(l, index)
 	}
 	l.checkRun = gnet.RunnableFunc(l.check)
 	l.sweepRun = gnet.RunnableFunc(l.sweep)
@@ -164,20 +170,30 @@ func (l *loop) sweep(context.Context) error {
 		l.stats.IdleTimeouts++
 		s.expire("idle timeout")
 	}
+	if l.mp != nil {
+		l.mp.sweep(l.now)
+	}
 	return nil
 }
 
-// dial connects to a DC off the loop and registers the socket on this
-// loop, so the pair shares one reactor. gnet's own EventLoop.Register would
-// dial without a deadline; dialling here bounds it by DialTimeout and then
-// hands the socket to the same loop with Enroll. The session reaches the
-// new conn's OnOpen through the context.
-func (l *loop) dial(s *session, addr string) {
+// dialOwner is what a backend connection is dialled for: a session (its
+// DC or the fronted site) or a middle-proxy connection. It becomes the new
+// conn's context, and hears of a failure on the loop.
+type dialOwner interface {
+	dialFailed(addr string, err error)
+}
+
+// dial connects to addr off the loop and registers the socket on this
+// loop, so that it shares the reactor of the clients it serves. gnet's own
+// EventLoop.Register would dial without a deadline; dialling here bounds
+// it by DialTimeout and then hands the socket to the same loop with
+// Enroll. The owner reaches the new conn's OnOpen through the context.
+func (l *loop) dial(owner dialOwner, addr string) {
 	go func() {
 		conn, err := l.srv.dialer.Dial("tcp", addr)
 		if err == nil {
 			var res <-chan gnet.RegisteredResult
-			res, err = l.el.Enroll(gnet.NewContext(context.Background(), s), conn)
+			res, err = l.el.Enroll(gnet.NewContext(context.Background(), owner), conn)
 			if err != nil {
 				conn.Close()
 			} else {
@@ -190,20 +206,20 @@ func (l *loop) dial(s *session, addr string) {
 			}
 		}
 		if err != nil {
-			l.el.Execute(context.Background(), dialFailure{s: s, addr: addr, err: err})
+			l.el.Execute(context.Background(), dialFailure{owner: owner, addr: addr, err: err})
 		}
 	}()
 }
 
-// dialFailure reports a failed DC connection back on the loop.
+// dialFailure reports a failed connection back on the loop.
 type dialFailure struct {
-	s    *session
-	addr string
-	err  error
+	owner dialOwner
+	addr  string
+	err   error
 }
 
 func (f dialFailure) Run(context.Context) error {
-	f.s.dialFailed(f.addr, f.err)
+	f.owner.dialFailed(f.addr, f.err)
 	return nil
 }
 

@@ -58,9 +58,13 @@ type Server struct {
 	ready   chan struct{}
 	done    chan struct{}
 
-	loops   sync.Map // gnet.EventLoop → *loop
-	clients atomic.Int64
-	dialer  net.Dialer
+	loops     sync.Map // gnet.EventLoop → *loop
+	numLoops  int
+	loopIndex atomic.Int32 // the next loop's index
+	clients   atomic.Int64
+	dialer    net.Dialer
+
+	mpSettings atomic.Pointer[mpSettings] // middle-proxy mode only
 }
 
 // New checks cfg and returns a server ready to Serve.
@@ -68,29 +72,33 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		ready:  make(chan struct{}),
-		done:   make(chan struct{}),
-		dialer: net.Dialer{Timeout: cfg.DialTimeout},
-	}, nil
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ready:    make(chan struct{}),
+		done:     make(chan struct{}),
+		dialer:   net.Dialer{Timeout: cfg.DialTimeout},
+		numLoops: cfg.Loops,
+	}
+	if s.numLoops == 0 {
+		s.numLoops = runtime.NumCPU()
+	}
+	if m := cfg.Middle; m != nil {
+		s.mpSettings.Store(&mpSettings{conf: m.ProxyConfig, secret: m.Secret})
+	}
+	return s, nil
 }
 
 // Serve binds the listeners and runs the reactors until Stop or a fatal
 // error.
 func (s *Server) Serve() error {
-	loops := s.cfg.Loops
-	if loops == 0 {
-		loops = runtime.NumCPU()
-	}
 	protoAddrs := make([]string, len(s.cfg.Listen))
 	for i, a := range s.cfg.Listen {
 		protoAddrs[i] = "tcp://" + a
 	}
 	err := gnet.Rotate(&handler{srv: s}, protoAddrs,
 		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(loops),
+		gnet.WithNumEventLoop(s.numLoops),
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithReuseAddr(true),
 		gnet.WithReadBufferCap(readBufferCap),

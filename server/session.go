@@ -76,6 +76,9 @@ type session struct {
 	watchIdx int
 	// closeBy bounds how long a draining conn may take.
 	closeBy time.Time
+
+	// mp is the middle-proxy side, nil in direct mode.
+	mp *mpClient
 }
 
 func (s *session) peer(ep *endpoint) *endpoint {
@@ -137,6 +140,9 @@ func (s *session) obfs2Header() gnet.Action {
 // startRelay takes a valid client header: it derives the DC's streams and
 // starts dialling. False means the session cannot go on.
 func (s *session) startRelay(hello obfuscated2.Client) bool {
+	if s.loop.mp != nil {
+		return s.startMiddle(hello)
+	}
 	c := s.client.conn
 	cfg := &s.loop.srv.cfg
 	addr, known := cfg.DCs.Lookup(hello.DC, cfg.PreferIPv6)
@@ -172,12 +178,17 @@ func (s *session) startRelay(hello obfuscated2.Client) bool {
 // now on while the backend, a DC or the fronted site, is dialled.
 func (s *session) dialBackend(addr string) {
 	s.state = stateDialing
+	s.leaveHandshake()
+	s.loop.dial(s, addr)
+}
+
+// leaveHandshake moves the session to the loop's active list.
+func (s *session) leaveHandshake() {
 	if s.list != nil {
 		s.list.remove(s)
 	}
 	s.stamp = s.loop.now
 	s.loop.active.pushBack(s)
-	s.loop.dial(s, addr)
 }
 
 // maxIovecs bounds one writev of TLS record payloads; a read holding more
@@ -195,6 +206,12 @@ func (s *session) forward(from, to *endpoint) {
 	s.counted(from, len(buf))
 	if from == &s.client && s.tls {
 		s.forwardRecords(nil, buf)
+		return
+	}
+	if s.mp != nil {
+		s.client.decrypt.XORKeyStream(buf, buf)
+		s.toMiddle(buf)
+		s.flushMiddle()
 		return
 	}
 	// No streams: fronting, or the DC→client way in fast mode.
@@ -234,6 +251,14 @@ func (s *session) forwardRecords(first, buf []byte) {
 			iov = append(iov, p)
 		}
 		buf = rest
+	}
+	if s.mp != nil {
+		for _, p := range iov {
+			s.client.decrypt.XORKeyStream(p, p)
+			s.toMiddle(p)
+		}
+		s.flushMiddle()
+		return
 	}
 	for _, p := range iov {
 		cipher.XORKeyStreams(p, p, s.client.decrypt, s.dc.encrypt)
@@ -365,14 +390,26 @@ func (s *session) check(now time.Time) bool {
 				again = true
 			}
 		case ep.paused && s.state == stateRelay:
-			if s.peer(ep).conn.OutboundBuffered() <= s.loop.srv.cfg.LowWatermark {
+			backlog, ok := s.backlog(ep)
+			switch {
+			case !ok: // an unbound middle-proxy client: bind resumes it
+			case backlog <= s.loop.srv.cfg.LowWatermark:
 				s.resume(ep)
-			} else {
+			default:
 				again = true
 			}
 		}
 	}
 	return again
+}
+
+// backlog returns the bytes queued on the way of what ep reads: at its
+// peer, or at a middle-proxy client's RPC connection.
+func (s *session) backlog(ep *endpoint) (int, bool) {
+	if s.mp != nil {
+		return s.middleBacklog()
+	}
+	return s.peer(ep).conn.OutboundBuffered(), true
 }
 
 // dcOpened runs when the DC socket is registered on this loop.
@@ -429,6 +466,9 @@ func (s *session) closed(ep *endpoint, err error) {
 	ep.conn, ep.paused, ep.draining = nil, false, false
 	if isClient {
 		s.loop.srv.clients.Add(-1)
+		if s.mp != nil {
+			s.leaveMiddle(true)
+		}
 	}
 	if s.state != stateClosing {
 		s.state = stateClosing

@@ -30,6 +30,23 @@ type Counters struct {
 	TLSBadHeader   uint64 // bad records or obfuscated2 header after a valid hello (closed)
 	Fronted        uint64 // connections relayed to the real site
 	FrontedTimeout uint64 // of which for not finishing the handshake in time
+
+	// Middle-proxy mode. DCBytes counts the bytes read from middle
+	// proxies.
+	MPConnected      uint64 // RPC connections whose handshake completed
+	MPFailed         uint64 // RPC connections that could not be made or failed their handshake
+	MPLost           uint64 // ready RPC connections that closed or failed
+	MPRequests       uint64 // client packets sent as RPC_PROXY_REQ
+	MPDropped        uint64 // client packets that are not MTProto, not forwarded (§6.7)
+	MPAnswers        uint64 // RPC_PROXY_ANS delivered to clients
+	MPQuickAcks      uint64 // RPC_SIMPLE_ACK delivered to clients
+	MPUnknownID      uint64 // answers for a client that is gone (RPC_CLOSE_CONN sent)
+	MPCloseExt       uint64 // clients closed by RPC_CLOSE_EXT
+	MPClientsLost    uint64 // clients closed because their RPC connection closed
+	MPOverflow       uint64 // clients closed because their queue passed ClientQueueLimit
+	MPNoConn         uint64 // clients closed because no RPC connection was ready in time
+	MPUnknownCluster uint64 // clients closed because no middle proxy serves their DC
+	MPBadAnswer      uint64 // answers that could not be framed for the client (dropped)
 }
 
 // Add adds o's totals to c.
@@ -55,4 +72,18 @@ func (c *Counters) Add(o *Counters) {
 	c.TLSBadHeader += o.TLSBadHeader
 	c.Fronted += o.Fronted
 	c.FrontedTimeout += o.FrontedTimeout
+	c.MPConnected += o.MPConnected
+	c.MPFailed += o.MPFailed
+	c.MPLost += o.MPLost
+	c.MPRequests += o.MPRequests
+	c.MPDropped += o.MPDropped
+	c.MPAnswers += o.MPAnswers
+	c.MPQuickAcks += o.MPQuickAcks
+	c.MPUnknownID += o.MPUnknownID
+	c.MPCloseExt += o.MPCloseExt
+	c.MPClientsLost += o.MPClientsLost
+	c.MPOverflow += o.MPOverflow
+	c.MPNoConn += o.MPNoConn
+	c.MPUnknownCluster += o.MPUnknownCluster
+	c.MPBadAnswer += o.MPBadAnswer
 }

@@ -159,6 +159,9 @@ func TestFakeme(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, id := range ids {
+				if s.h.roomless != 0 {
+					t.Errorf("%d answers without room for the checksum after them", s.h.roomless)
+				}
 				if !bytes.Equal(s.h.ans[id], want[id]) {
 					t.Errorf("id %d: answers differ: got %d bytes, want %d", id, len(s.h.ans[id]), len(want[id]))
 				}

@@ -61,9 +61,13 @@ var (
 type Handler interface {
 	// Ready reports that the handshake completed: requests may be sent.
 	Ready()
-	// ProxyAns is data from the middle proxy for the client id; flags
+	// ProxyAns is data from the middle proxy for the client id, the
+	// payload msg[rpc.ProxyAnsHeaderLen:] of the RPC_PROXY_ANS msg. The
+	// message header before the payload and the frame's 4-byte checksum
+	// after it (msg[len(msg):len(msg)+4], within cap) are spent: the
+	// handler may overwrite them, to frame the payload in place. flags
 	// only matter to HTTP clients.
-	ProxyAns(id int64, flags uint32, payload []byte)
+	ProxyAns(id int64, flags uint32, msg []byte)
 	// SimpleAck is a quick-ack token for the client id.
 	SimpleAck(id int64, token uint32)
 	// CloseExt is the middle proxy's order to close the client id.
@@ -318,11 +322,11 @@ func (c *Conn) dispatch(body, dst []byte) ([]byte, error) {
 	h := c.cfg.Handler
 	switch rpc.TypeOf(body) {
 	case rpc.TypeProxyAns:
-		flags, id, payload, err := rpc.ParseProxyAns(body)
+		flags, id, _, err := rpc.ParseProxyAns(body)
 		if err != nil {
 			return dst, fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
-		h.ProxyAns(id, flags, payload)
+		h.ProxyAns(id, flags, body)
 	case rpc.TypeSimpleAck:
 		id, token, err := rpc.ParseSimpleAck(body)
 		if err != nil {

@@ -22,6 +22,8 @@ type recorder struct {
 	acks   map[int64]uint32
 	closed []int64
 	n      int
+	// roomless counts answers without the checksum's room after them.
+	roomless int
 }
 
 func newRecorder() *recorder {
@@ -29,8 +31,11 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) Ready() { r.ready++ }
-func (r *recorder) ProxyAns(id int64, flags uint32, p []byte) {
-	r.ans[id] = append(r.ans[id], p...)
+func (r *recorder) ProxyAns(id int64, flags uint32, msg []byte) {
+	if cap(msg) < len(msg)+4 {
+		r.roomless++
+	}
+	r.ans[id] = append(r.ans[id], msg[rpc.ProxyAnsHeaderLen:]...)
 	r.flags[id] = flags
 	r.n++
 }
@@ -41,7 +46,7 @@ func (r *recorder) CloseExt(id int64)                { r.closed = append(r.close
 type nopHandler struct{ n, bytes int }
 
 func (h *nopHandler) Ready()                               {}
-func (h *nopHandler) ProxyAns(_ int64, _ uint32, p []byte) { h.n++; h.bytes += len(p) }
+func (h *nopHandler) ProxyAns(_ int64, _ uint32, msg []byte) { h.n++; h.bytes += len(msg) }
 func (h *nopHandler) SimpleAck(int64, uint32)              {}
 func (h *nopHandler) CloseExt(int64)                       {}
 
@@ -323,6 +328,9 @@ func TestSessionInMemory(t *testing.T) {
 				if want := bytes.Repeat([]byte{byte(i + 1)}, 4*(i+7)); !bytes.Equal(h.ans[id], want) {
 					t.Errorf("answer for %d: %x, want %x", id, h.ans[id], want)
 				}
+			}
+			if h.roomless != 0 {
+				t.Errorf("%d answers without room for the checksum after them", h.roomless)
 			}
 			if h.acks[3] != 0xdeadbeef || len(h.closed) != 1 || h.closed[0] != -7 {
 				t.Errorf("acks %v closed %v", h.acks, h.closed)

@@ -159,8 +159,8 @@ func parseTLString(b []byte) ([]byte, bool) {
 	return b[at : at+n], true
 }
 
-// proxyAnsLen is the length of an RPC_PROXY_ANS without payload.
-const proxyAnsLen = 16
+// ProxyAnsHeaderLen is the length of an RPC_PROXY_ANS without payload.
+const ProxyAnsHeaderLen = 16
 
 // AppendProxyAns appends the header of an RPC_PROXY_ANS to dst; the data
 // for the client must follow it. It is for tests that play the middle
@@ -175,10 +175,10 @@ func AppendProxyAns(dst []byte, flags uint32, connID int64) []byte {
 // proxy for the client connID. payload points into body. The flags only
 // matter to HTTP clients.
 func ParseProxyAns(body []byte) (flags uint32, connID int64, payload []byte, err error) {
-	if err := checkBody(body, TypeProxyAns, proxyAnsLen, true); err != nil {
+	if err := checkBody(body, TypeProxyAns, ProxyAnsHeaderLen, true); err != nil {
 		return 0, 0, nil, err
 	}
-	return le.Uint32(body[4:]), int64(le.Uint64(body[8:])), body[proxyAnsLen:], nil
+	return le.Uint32(body[4:]), int64(le.Uint64(body[8:])), body[ProxyAnsHeaderLen:], nil
 }
 
 // The MTProto constructors of the unencrypted auth key exchange messages

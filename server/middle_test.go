@@ -1,0 +1,277 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mtproxy-go/mtproxy/backend/proxyconf"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
+	"github.com/mtproxy-go/mtproxy/benchmarks/framing"
+	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
+	"github.com/mtproxy-go/mtproxy/server"
+)
+
+var (
+	testProxySecret = bytes.Repeat([]byte("proxy-secret-for-tests!!"), 4)
+	testAdTag, _    = hex.DecodeString("0123456789abcdef0123456789abcdef")
+)
+
+// startMe starts a fake middle proxy that is closed with the test.
+func startMe(t testing.TB, cfg fakeme.Config) *fakeme.Server {
+	t.Helper()
+	if cfg.Secret == nil {
+		cfg.Secret = testProxySecret
+	}
+	me, err := fakeme.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { me.Close() })
+	return me
+}
+
+// proxyConfigTo is a proxy-multi.conf sending every DC to addr.
+func proxyConfigTo(t testing.TB, addr string) *proxyconf.Config {
+	t.Helper()
+	conf, err := proxyconf.Parse("test.conf", []byte(fmt.Sprintf("proxy_for 2 %s;\nproxy_for -2 %s;\ndefault 2;\n", addr, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// startMiddleProxy runs a server in middle-proxy mode towards the fake
+// middle proxy at meAddr. cfg.Middle may preset anything but the config.
+func startMiddleProxy(t testing.TB, meAddr string, cfg server.Config) *proxy {
+	t.Helper()
+	if cfg.Middle == nil {
+		cfg.Middle = &server.MiddleConfig{}
+	}
+	m := *cfg.Middle
+	m.ProxyConfig = proxyConfigTo(t, meAddr)
+	if m.Secret == nil {
+		m.Secret = testProxySecret
+	}
+	if m.ReconnectDelay == 0 {
+		m.ReconnectDelay = 20 * time.Millisecond
+	}
+	cfg.Middle = &m
+	return startProxy(t, "127.0.0.1:1", cfg)
+}
+
+// mtPacket is a client packet the middle-proxy check (§6.7) forwards: a
+// non-zero auth_key_id and at least 56 bytes.
+func mtPacket(n int) []byte {
+	p := make([]byte, n)
+	rand.Read(p)
+	p[0] |= 1
+	return p
+}
+
+// writePacket frames p for f, asking for a quick ack if ack.
+func writePacket(w io.Writer, f framing.Framing, p []byte, ack bool) error {
+	h, err := f.AppendHeader(nil, len(p))
+	if err != nil {
+		return err
+	}
+	if ack {
+		if f == framing.Abridged {
+			h[0] |= 0x80
+		} else {
+			h[3] |= 0x80
+		}
+	}
+	_, err = w.Write(append(h, p...))
+	return err
+}
+
+// readPacket reads one framed packet, cutting a padded one's 0–3 bytes of
+// padding.
+func readPacket(r io.Reader, f framing.Framing) ([]byte, error) {
+	n, _, err := f.ReadHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return nil, err
+	}
+	return p[:n&^3], nil
+}
+
+var allFramings = []framing.Framing{framing.Abridged, framing.Intermediate, framing.Padded}
+
+// TestMiddleEcho: packets of every framing go out as RPC_PROXY_REQ with
+// the official's flags and the ad tag, and the middle proxy's answers
+// come back framed for each client.
+func TestMiddleEcho(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 2, Middle: &server.MiddleConfig{AdTag: testAdTag}})
+	for _, f := range allFramings {
+		for _, dcIndex := range []int16{2, -2, 7} {
+			c := dial(t, p.addr, f.Tag(), dcIndex)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			for _, n := range []int{56, 1000, 4 * 127, 300_000} {
+				msg := mtPacket(n)
+				go writePacket(c, f, msg, false)
+				got, err := readPacket(c, f)
+				if err != nil {
+					t.Fatalf("%v dc %d len %d: %v", f, dcIndex, n, err)
+				}
+				if !bytes.Equal(got, msg) {
+					t.Fatalf("%v dc %d len %d: echo differs", f, dcIndex, n)
+				}
+			}
+			c.Close()
+		}
+	}
+	st := p.stats(t)
+	if st.HandshakesOK != 9 || st.MPRequests != 36 || st.MPAnswers != 36 || st.MPConnected == 0 {
+		t.Errorf("counters %+v, want 9 handshakes, 36 requests and answers", st)
+	}
+	if got := me.AdTags()[hex.EncodeToString(testAdTag)]; got != 36 {
+		t.Errorf("%d requests carried the ad tag, want 36 (%v)", got, me.AdTags())
+	}
+	flags := me.Flags()
+	if flags[0x40021008] != 12 || flags[0x20021008] != 24 {
+		t.Errorf("flags %x, want 12 × 0x40021008 (abridged) and 24 × 0x20021008 (intermediate, padded)", flags)
+	}
+}
+
+// TestMiddleFlags: unencrypted handshake packets and quick-ack requests
+// get their flags, and packets that are not MTProto are dropped with the
+// client kept.
+func TestMiddleFlags(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1})
+	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+
+	// req_pq_multi with auth_key_id 0: auth_key_id, msg_id, length 20,
+	// constructor, nonce.
+	reqPQ := make([]byte, 40)
+	binary.LittleEndian.PutUint32(reqPQ[16:], 20)
+	binary.LittleEndian.PutUint32(reqPQ[20:], 0xbe7e8ef1)
+	junk := make([]byte, 40) // auth_key_id 0 and no known constructor
+	acked := mtPacket(64)
+	for _, pk := range []struct {
+		p   []byte
+		ack bool
+	}{{junk, false}, {reqPQ, false}, {acked, true}} {
+		if err := writePacket(c, framing.Intermediate, pk.p, pk.ack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range [][]byte{reqPQ, acked} {
+		got, err := readPacket(c, framing.Intermediate)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("answer %x, %v; want %x", got, err, want)
+		}
+	}
+	flags := me.Flags()
+	if flags[0x20021002] != 1 || flags[0xa0021000] != 1 || len(flags) != 2 {
+		t.Errorf("flags %x, want 0x20021002 (unencrypted) and 0xa0021000 (quick ack) once each", flags)
+	}
+	if st := p.stats(t); st.MPDropped != 1 || st.MPRequests != 2 {
+		t.Errorf("counters %+v, want 1 dropped and 2 requests", st)
+	}
+}
+
+// TestMiddleManyClients: a thousand clients share the few RPC connections
+// of two reactors and each gets exactly its own bytes back.
+func TestMiddleManyClients(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 2, Middle: &server.MiddleConfig{ConnsPerTarget: 2}})
+	const clients = 1000
+	conns := make([]*tgclient.RawConn, clients)
+	for i := range conns {
+		conns[i] = dial(t, p.addr, allFramings[i%3].Tag(), 2)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			f := allFramings[i%3]
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			for round := range 3 {
+				msg := mtPacket(64 + 4*(i%50))
+				binary.LittleEndian.PutUint32(msg[8:], uint32(i))
+				binary.LittleEndian.PutUint32(msg[12:], uint32(round))
+				if err := writePacket(c, f, msg, false); err != nil {
+					errs <- err
+					return
+				}
+				got, err := readPacket(c, f)
+				if err != nil {
+					errs <- fmt.Errorf("client %d: %w", i, err)
+					return
+				}
+				if !bytes.Equal(got, msg) {
+					errs <- fmt.Errorf("client %d round %d got another client's bytes", i, round)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if st := me.Stats(); st.HandshakesOK > 4 || st.Requests != 3*clients {
+		t.Errorf("fake middle proxy saw %d RPC connections and %d requests, want at most 4 and %d", st.HandshakesOK, st.Requests, 3*clients)
+	}
+	waitFor(t, "clients to close", func() bool { return p.Clients() == 0 })
+	waitFor(t, "RPC_CLOSE_CONN for every client", func() bool { return me.Stats().Closes == clients })
+}
+
+// TestMiddleSlowClient: a client that does not read is closed at its queue
+// bound, and another client on the same RPC connection goes on.
+func TestMiddleSlowClient(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1, Middle: &server.MiddleConfig{ConnsPerTarget: 1, ClientQueueLimit: 1 << 20}})
+	slow := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	fast := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	msg := mtPacket(256 << 10)
+	go func() {
+		for range 64 { // 16 MiB echoed to a client that never reads
+			if writePacket(slow, framing.Intermediate, msg, false) != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "the slow client to be closed", func() bool { return p.stats(t).MPOverflow == 1 })
+	fast.SetDeadline(time.Now().Add(10 * time.Second))
+	for range 10 {
+		go writePacket(fast, framing.Intermediate, msg, false)
+		got, err := readPacket(fast, framing.Intermediate)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("fast client: %v", err)
+		}
+	}
+	if st := me.Stats(); st.HandshakesOK != 1 {
+		t.Errorf("%d RPC connections, want the one both clients share", st.HandshakesOK)
+	}
+}
+
+// listenNothing returns a loopback address nothing listens on.
+func listenNothing(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
