@@ -45,10 +45,10 @@ func (r *recorder) CloseExt(id int64)                { r.closed = append(r.close
 // nopHandler counts answers without allocating.
 type nopHandler struct{ n, bytes int }
 
-func (h *nopHandler) Ready()                               {}
+func (h *nopHandler) Ready()                                 {}
 func (h *nopHandler) ProxyAns(_ int64, _ uint32, msg []byte) { h.n++; h.bytes += len(msg) }
-func (h *nopHandler) SimpleAck(int64, uint32)              {}
-func (h *nopHandler) CloseExt(int64)                       {}
+func (h *nopHandler) SimpleAck(int64, uint32)                {}
+func (h *nopHandler) CloseExt(int64)                         {}
 
 func unhex(t testing.TB, s string) []byte {
 	t.Helper()
