@@ -265,13 +265,120 @@ func TestMiddleSlowClient(t *testing.T) {
 	}
 }
 
-// listenNothing returns a loopback address nothing listens on.
-func listenNothing(t testing.TB) string {
+// echoOnce sends one packet and checks it comes back.
+func echoOnce(t testing.TB, c io.ReadWriter, f framing.Framing) error {
+	t.Helper()
+	msg := mtPacket(128)
+	if err := writePacket(c, f, msg, false); err != nil {
+		return err
+	}
+	got, err := readPacket(c, f)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, msg) {
+		return fmt.Errorf("echo differs")
+	}
+	return nil
+}
+
+// TestMiddleRestart: when the middle proxy goes away its clients are closed
+// cleanly, and once it is back new clients are served again.
+func TestMiddleRestart(t *testing.T) {
+	goroutines, fds := resources(t)
+	t.Cleanup(func() { waitNoLeak(t, goroutines, fds) }) // runs last, after the servers stop
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	addr := me.Addr()
+	p := startMiddleProxy(t, addr, server.Config{Loops: 2, DialTimeout: 5 * time.Second})
+	var clients []*tgclient.RawConn
+	for range 10 {
+		c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := echoOnce(t, c, framing.Intermediate); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	me.Close()
+	for _, c := range clients {
+		expectClosed(t, c, 5*time.Second)
+	}
+	if st := p.stats(t); st.MPClientsLost != 10 || st.MPLost == 0 {
+		t.Errorf("counters %+v, want 10 clients lost with their connections", st)
+	}
+	if p.logs.FilterMessage("middle-proxy connection lost").Len() == 0 {
+		t.Error("no log line for the lost connection")
+	}
+
+	// Back on the same address: the pool reconnects by itself.
+	startMe(t, fakeme.Config{Mode: fakeme.Echo, Addr: addr})
+	c := dial(t, p.addr, framing.Abridged.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoOnce(t, c, framing.Abridged); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	c.Close()
+	waitFor(t, "clients to close", func() bool { return p.Clients() == 0 })
+}
+
+// TestMiddleWrongSecret: a middle proxy with another secret fails the
+// handshake with a log line that says so; clients waiting for a connection
+// are closed after the dial timeout, and reconnects back off.
+func TestMiddleWrongSecret(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo, Secret: bytes.Repeat([]byte("another secret!!"), 4)})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1, DialTimeout: 300 * time.Millisecond,
+		Middle: &server.MiddleConfig{ConnsPerTarget: 1, ReconnectDelay: 50 * time.Millisecond}})
+	c := dial(t, p.addr, framing.Padded.Tag(), 2)
+	go writePacket(c, framing.Padded, mtPacket(64), false)
+	expectClosed(t, c, 5*time.Second)
+	waitFor(t, "a log line naming the secret", func() bool {
+		for _, e := range p.logs.FilterMessage("middle-proxy handshake failed").All() {
+			for _, f := range e.Context {
+				if f.Key == "error" && bytes.Contains([]byte(f.Interface.(error).Error()), []byte("wrong proxy secret")) {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	st := p.stats(t)
+	if st.MPNoConn != 1 || st.MPConnected != 0 || st.MPFailed == 0 {
+		t.Errorf("counters %+v, want a client closed for want of a connection and failed handshakes", st)
+	}
+	// 50 ms growing ×1.5: about 6 attempts in the first second, not the
+	// official's hundreds (protocol.md §14).
+	time.Sleep(time.Second)
+	if n := me.Stats().Conns; n > 12 {
+		t.Errorf("%d connection attempts in about a second; reconnects do not back off", n)
+	}
+}
+
+// TestMiddleResets: a middle proxy that resets every connection during the
+// handshake costs failed attempts, never a panic or a leak.
+func TestMiddleResets(t *testing.T) {
+	goroutines, fds := resources(t)
+	t.Cleanup(func() { waitNoLeak(t, goroutines, fds) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Read(make([]byte, 16))
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	p := startMiddleProxy(t, ln.Addr().String(), server.Config{Loops: 1, DialTimeout: 300 * time.Millisecond,
+		Middle: &server.MiddleConfig{ReconnectDelay: 10 * time.Millisecond}})
+	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	expectClosed(t, c, 5*time.Second)
+	if st := p.stats(t); st.MPFailed == 0 || st.MPNoConn != 1 {
+		t.Errorf("counters %+v", st)
+	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -340,9 +341,11 @@ func (c *mpConn) fail(err error) {
 func (c *mpConn) closed(err error) {
 	l := c.loop()
 	if c.err == nil {
-		c.err = err
-		if c.err == nil {
-			c.err = c.rpc.EOF()
+		// The exchange's stage tells more than the socket's error: a
+		// middle proxy closes without a word on a wrong secret.
+		c.err = c.rpc.EOF()
+		if err != nil {
+			c.err = fmt.Errorf("%w (%v)", c.err, err)
 		}
 	}
 	c.conn = nil

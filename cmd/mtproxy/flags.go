@@ -1,16 +1,19 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/backend/refresh"
 	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
 )
@@ -43,6 +46,16 @@ type options struct {
 	replaySize   int
 	replayWindow time.Duration
 	fastMode     bool
+
+	// Middle-proxy mode.
+	middle        bool
+	proxyConfig   string // proxy-multi.conf, the positional argument
+	proxySecret   string // --aes-pwd
+	proxyTag      []byte
+	configURL     string
+	secretURL     string
+	configRefresh time.Duration
+	nat           map[netip.Addr]netip.Addr
 }
 
 // errUsage marks errors that deserve the usage text; all parse errors exit 2.
@@ -82,14 +95,42 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.replaySize, "replay-cache-size", faketls.DefaultReplaySize, "fake TLS: ClientHellos remembered against replay (about 60 bytes each)")
 	fs.DurationVar(&o.replayWindow, "replay-window", faketls.DefaultReplayWindow, "fake TLS: how long a ClientHello is remembered; older timestamps are refused")
 
-	if err := fs.Parse(expandShortFlags(args)); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
+	fs.BoolVar(&o.middle, "middle-proxy", false, "middle-proxy mode with the files downloaded from Telegram (implied by --aes-pwd, -P or a proxy-multi.conf argument)")
+	fs.StringVar(&o.proxySecret, "aes-pwd", "", "middle-proxy mode: the proxy-secret `file` (default: download it from --proxy-secret-url)")
+	alias(hexValue{&o.proxyTag}, "middle-proxy mode: the proxy `tag` from @MTProxybot, 32 hex digits, to show clients a promoted channel", "P", "proxy-tag")
+	fs.StringVar(&o.configURL, "proxy-config-url", refresh.DefaultConfigURL, "middle-proxy mode: where to download proxy-multi.conf when no file is given")
+	fs.StringVar(&o.secretURL, "proxy-secret-url", refresh.DefaultSecretURL, "middle-proxy mode: where to download the proxy secret when --aes-pwd is not given")
+	fs.DurationVar(&o.configRefresh, "config-refresh", refresh.DefaultInterval, "middle-proxy mode: how often to read or download both files again (0: never); a failure keeps the last good ones")
+	fs.Var(natList{&o.nat}, "nat-info", "middle-proxy mode: `LOCAL:PUBLIC` IPv4 addresses of a host behind NAT, as the middle proxies see it (repeatable)")
+
+	// Like the official's getopt, flags may follow the proxy-multi.conf
+	// argument: parse again after each positional argument.
+	var positional []string
+	for rest := expandShortFlags(args); ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q: middle-proxy mode (a proxy-multi.conf file) is not supported yet; run without it for direct mode", errUsage, fs.Arg(0))
+	if len(positional) > 1 {
+		return nil, fmt.Errorf("%w: one proxy-multi.conf argument expected, got %q", errUsage, positional)
+	}
+	if len(positional) == 1 {
+		o.proxyConfig = positional[0]
+	}
+	o.middle = o.middle || o.proxyConfig != "" || o.proxySecret != "" || o.proxyTag != nil
+	if o.proxyTag != nil && len(o.proxyTag) != 16 {
+		return nil, fmt.Errorf("%w: -P takes 32 hex digits, got %d bytes", errUsage, len(o.proxyTag))
+	}
+	if o.configRefresh < 0 {
+		return nil, fmt.Errorf("%w: --config-refresh must not be negative", errUsage)
 	}
 	if len(o.ports) == 0 {
 		o.ports = []int{8443}
@@ -249,5 +290,42 @@ func (v verbosity) Set(s string) error {
 		return fmt.Errorf("verbosity must be a number ≥ 0, got %q", s)
 	}
 	*v.level = n
+	return nil
+}
+
+type hexValue struct{ v *[]byte }
+
+func (h hexValue) String() string {
+	if h.v == nil {
+		return ""
+	}
+	return hex.EncodeToString(*h.v)
+}
+
+func (h hexValue) Set(s string) error {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("not hex: %q", s)
+	}
+	*h.v = b
+	return nil
+}
+
+// natList collects the official's --nat-info LOCAL:PUBLIC pairs (IPv4).
+type natList struct{ m *map[netip.Addr]netip.Addr }
+
+func (n natList) String() string { return "" }
+
+func (n natList) Set(s string) error {
+	local, public, ok := strings.Cut(s, ":")
+	l, err1 := netip.ParseAddr(local)
+	p, err2 := netip.ParseAddr(public)
+	if !ok || err1 != nil || err2 != nil || !l.Is4() || !p.Is4() {
+		return fmt.Errorf("want LOCAL:PUBLIC IPv4 addresses, got %q", s)
+	}
+	if *n.m == nil {
+		*n.m = map[netip.Addr]netip.Addr{}
+	}
+	(*n.m)[l] = p
 	return nil
 }

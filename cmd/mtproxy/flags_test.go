@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +74,12 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--dc", "x=127.0.0.1:1"}, "--dc"},
 		{[]string{"-p", "stats"}, "port number"},
 		{[]string{"--idle-timeout", "0s"}, "positive"},
-		{[]string{"proxy-multi.conf"}, "not supported yet"},
+		{[]string{"a.conf", "b.conf"}, "one proxy-multi.conf"},
+		{[]string{"-P", "0011"}, "32 hex digits"},
+		{[]string{"-P", "xyz"}, "not hex"},
+		{[]string{"--nat-info", "10.0.0.1"}, "LOCAL:PUBLIC"},
+		{[]string{"--nat-info", "10.0.0.1:::1"}, "LOCAL:PUBLIC"},
+		{[]string{"--config-refresh", "-1s"}, "negative"},
 		{[]string{"--no-such-flag"}, "not defined"},
 		{strings.Fields(strings.Repeat("-S "+key+" ", 17)), "at most 16"},
 	} {
@@ -166,6 +174,63 @@ func TestFakeTLSFlags(t *testing.T) {
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil || !errors.Is(err, errUsage) {
 			t.Errorf("%q: err %v, want a usage error", bad, err)
+		}
+	}
+}
+
+// TestMiddleProxyFlags: the official's command line, flags after the
+// proxy-multi.conf argument included, turns middle-proxy mode on.
+func TestMiddleProxyFlags(t *testing.T) {
+	tag := "0123456789abcdef0123456789abcdef"
+	o, err := parseFlags([]string{"-u", "nobody", "-H", "443", "-S", key, "--aes-pwd", "proxy-secret", "proxy-multi.conf",
+		"-M", "2", "-P", tag, "--nat-info", "10.0.0.5:203.0.113.7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.middle || o.proxyConfig != "proxy-multi.conf" || o.proxySecret != "proxy-secret" || o.slaves != 2 ||
+		hex.EncodeToString(o.proxyTag) != tag || len(o.nat) != 1 {
+		t.Fatalf("options %+v", o)
+	}
+	if pub := o.nat[netip.MustParseAddr("10.0.0.5")]; pub != netip.MustParseAddr("203.0.113.7") {
+		t.Fatalf("nat %v", o.nat)
+	}
+	for _, args := range [][]string{{"--middle-proxy"}, {"-P", tag}, {"--aes-pwd", "s"}, {"x.conf"}} {
+		if o, err := parseFlags(args, io.Discard); err != nil || !o.middle {
+			t.Errorf("%q: middle %v, err %v", args, o != nil && o.middle, err)
+		}
+	}
+	if o, _ := parseFlags(nil, io.Discard); o.middle {
+		t.Error("middle-proxy mode without asking")
+	}
+}
+
+// TestMiddleProxyConfigErrors: files that cannot be used refuse the start
+// with the file and line named.
+func TestMiddleProxyConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	secretFile := write("secret", strings.Repeat("s", 64))
+	badConf := write("bad.conf", "proxy_for 2 127.0.0.1:1;\nproxy_for x 127.0.0.1:2;\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-H", "1", "--aes-pwd", secretFile, badConf}, "bad.conf:2"},
+		{[]string{"-H", "1", "--aes-pwd", filepath.Join(dir, "missing"), badConf}, "missing"},
+		{[]string{"-H", "1", "--aes-pwd", write("short", "x"), write("ok.conf", "proxy_for 2 127.0.0.1:1;")}, "proxy secret of 1 bytes"},
+	} {
+		var stderr bytes.Buffer
+		if code := run(tc.args, &stderr); code != 1 {
+			t.Errorf("%q: exit %d, want 1", tc.args, code)
+		}
+		if !strings.Contains(stderr.String(), tc.want) || !strings.Contains(stderr.String(), "middle-proxy configuration") {
+			t.Errorf("%q: log lacks %q:\n%s", tc.args, tc.want, stderr.String())
 		}
 	}
 }

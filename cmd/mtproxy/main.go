@@ -2,7 +2,8 @@
 //
 // With no arguments it listens on 0.0.0.0:8443 in direct mode against
 // Telegram's DCs with a freshly generated secret, and prints the links
-// clients use. See README.md for the flags.
+// clients use. With --aes-pwd, -P or a proxy-multi.conf argument it runs in
+// middle-proxy mode. See README.md for the flags.
 package main
 
 import (
@@ -23,6 +24,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
+	"github.com/mtproxy-go/mtproxy/backend/proxyconf"
+	"github.com/mtproxy-go/mtproxy/backend/refresh"
 	"github.com/mtproxy-go/mtproxy/cipher"
 	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
@@ -70,7 +73,20 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.FrontingAddr != "" {
 		cfg.Shape = learnShape(log, cfg.FrontingAddr, o.domains[0])
 	}
-	srv, err := server.New(cfg)
+	var srv *server.Server
+	var ref *refresh.Refresher
+	if o.middle {
+		ref, cfg.Middle, err = middleConfig(o, log, func(conf *proxyconf.Config, secret []byte) {
+			if err := srv.SetMiddleProxy(conf, secret); err != nil {
+				log.Warn("refreshed middle-proxy configuration refused; keeping the running one", zap.Error(err))
+			}
+		})
+		if err != nil {
+			log.Error("cannot load the middle-proxy configuration", zap.Error(err))
+			return 1
+		}
+	}
+	srv, err = server.New(cfg)
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
 		return 2
@@ -88,6 +104,11 @@ func run(args []string, stderr io.Writer) int {
 		log.Info("listening", zap.Stringer("addr", a))
 	}
 	printLinks(log, o)
+	if ref != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go ref.Run(ctx)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -110,6 +131,37 @@ func run(args []string, stderr io.Writer) int {
 	}
 	<-served
 	return 0
+}
+
+// middleConfig loads the middle-proxy files, from disk or Telegram, and
+// returns the refresher that keeps them current through apply.
+func middleConfig(o *options, log *zap.Logger, apply func(*proxyconf.Config, []byte)) (*refresh.Refresher, *server.MiddleConfig, error) {
+	if len(o.dcOverrides) > 0 || o.preferIPv6 {
+		log.Warn("--dc and --prefer-ipv6 apply to direct mode only; middle proxies reach the DCs themselves")
+	}
+	rc := &refresh.Config{
+		ProxyConfig: refresh.Source{Path: o.proxyConfig},
+		ProxySecret: refresh.Source{Path: o.proxySecret},
+		Interval:    o.configRefresh,
+		Logger:      log,
+		Apply:       apply,
+	}
+	if o.proxyConfig == "" {
+		rc.ProxyConfig.URL = o.configURL
+	}
+	if o.proxySecret == "" {
+		rc.ProxySecret.URL = o.secretURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ref, conf, sec, err := refresh.Load(ctx, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.proxyTag == nil {
+		log.Info("middle-proxy mode without a proxy tag (-P): clients see no promoted channel")
+	}
+	return ref, &server.MiddleConfig{ProxyConfig: conf, Secret: sec, AdTag: o.proxyTag, NAT: o.nat}, nil
 }
 
 func newLogger(o *options, w io.Writer) *zap.Logger {
