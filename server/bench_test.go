@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
+	"github.com/mtproxy-go/mtproxy/benchmarks/framing"
 	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
 	"github.com/mtproxy-go/mtproxy/server"
 )
@@ -95,4 +97,44 @@ func listen(b *testing.B, serve func(net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// BenchmarkMiddleEcho moves 64 KiB packets both ways through the proxy in
+// middle-proxy mode (fake middle proxy in echo mode) next to direct mode
+// (fake DC in echo mode), same client framing, same run. The fake middle
+// proxy's own CBC work shares the machine, as the fake DC's CTR does.
+func BenchmarkMiddleEcho(b *testing.B) {
+	f := framing.Intermediate
+	run := func(b *testing.B, addr string) {
+		c := dial(b, addr, f.Tag(), 2)
+		msg := mtPacket(benchChunk)
+		frame, err := f.AppendHeader(nil, len(msg))
+		if err != nil {
+			b.Fatal(err)
+		}
+		frame = append(frame, msg...)
+		b.SetBytes(benchChunk)
+		b.ResetTimer()
+		go func() {
+			for range b.N {
+				if _, err := c.Write(frame); err != nil {
+					return
+				}
+			}
+		}()
+		in := make([]byte, len(frame))
+		for range b.N {
+			if _, err := io.ReadFull(c, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("middle", func(b *testing.B) {
+		me := startMe(b, fakeme.Config{Mode: fakeme.Echo})
+		run(b, startMiddleProxy(b, me.Addr(), server.Config{Loops: 1}).addr)
+	})
+	b.Run("direct", func(b *testing.B) {
+		d := startFakeDC(b, fakedc.Config{Mode: fakedc.Echo})
+		run(b, startProxy(b, d.Addr(), server.Config{Loops: 1}).addr)
+	})
 }
