@@ -14,9 +14,26 @@
 //
 // Output frames are CBC-encrypted and padded with 04000000 words to a
 // 16-byte multiple; their sequence numbers count from 0 after the handshake.
+//
+// In Forward mode each out_conn_id gets its own TCP connection to an MTProto
+// server (Config.ForwardAddr, such as gotd's tgtest), opened on the id's
+// first RPC_PROXY_REQ and spoken to in the intermediate transport
+// (protocol.md §3.2): the tag 0xeeeeeeee, then every request's payload as one
+// frame of a 4-byte little-endian length and the payload. Every frame the
+// server sends back becomes an RPC_PROXY_ANS (flags 0) for that id; a server
+// quick-ack word (a length with bit 31 set) becomes an RPC_SIMPLE_ACK with
+// that token. When the server closes the connection the id gets an
+// RPC_CLOSE_EXT and later requests for it are dropped, until the proxy
+// sends RPC_CLOSE_CONN or RPC_CLOSE_EXT for it, which also closes a live
+// server connection. A failed dial is answered with RPC_CLOSE_EXT as well.
+// A request with FlagQuickAck is acknowledged on receipt with an
+// RPC_SIMPLE_ACK carrying QuickAckToken(payload) (§6.8, §6.9, §3.2); the
+// quick-ack bit itself is not passed to the server, which might not accept
+// it (gotd's intermediate codec refuses such a length).
 package fakeme
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -54,9 +71,14 @@ const (
 	// requests are only counted. The stream is written by the connection's
 	// goroutine, which reads nothing else meanwhile.
 	Source
+	// Forward hands each client's payloads to an MTProto server at
+	// Config.ForwardAddr, one TCP connection per out_conn_id, so that a
+	// real MTProto session runs through the proxy (see the package
+	// comment). The connections are read by a goroutine each.
+	Forward
 )
 
-var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source"}
+var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source", Forward: "forward"}
 
 // ParseMode returns the mode named by String.
 func ParseMode(name string) (Mode, error) {
@@ -82,13 +104,17 @@ type Config struct {
 	SourceChunk int
 	// Seed selects the pattern Source sends.
 	Seed uint64
+	// ForwardAddr is the MTProto server Forward connects to, host:port;
+	// it must speak the intermediate transport (protocol.md §3.2).
+	ForwardAddr string
 	// PID is the sender PID of the handshake answer; the zero value means
 	// 127.0.0.1, the listening port, the process id and the start time.
 	PID rpc.PID
 	// NoCRC32C makes the server answer a CRC-32C offer with flags 0, so
 	// that both sides keep CRC-32.
 	NoCRC32C bool
-	// HandshakeTimeout bounds the nonce and handshake exchange; 0 means 10 s.
+	// HandshakeTimeout bounds the nonce and handshake exchange, and
+	// Forward's dials; 0 means 10 s.
 	HandshakeTimeout time.Duration
 	// Logf, if set, receives a line per refused or failed connection. It
 	// may be called concurrently.
@@ -108,6 +134,13 @@ type Stats struct {
 	Pings            int64 // RPC_PING answered
 	Closes           int64 // RPC_CLOSE_CONN or RPC_CLOSE_EXT received
 	Errors           int64 // connections closed for a protocol error after the handshake
+
+	// Forward only.
+	ForwardConns  int64 // connections opened to Config.ForwardAddr
+	ForwardFailed int64 // dials to Config.ForwardAddr that failed
+	CloseExts     int64 // RPC_CLOSE_EXT sent
+	QuickAcks     int64 // RPC_SIMPLE_ACK sent
+	Dropped       int64 // RPC_PROXY_REQ not delivered to the MTProto server
 }
 
 // Server is a running fake middle proxy.
@@ -117,9 +150,11 @@ type Server struct {
 	sel    [4]byte
 	pid    rpc.PID
 	ln     net.Listener
+	ctx    context.Context // canceled by Close; bounds Forward's dials
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[*conn]struct{}
 	closed bool
 	tags   map[string]int64 // hex ad tag → requests
 	flags  map[uint32]int64 // PROXY_REQ flags → requests
@@ -127,6 +162,8 @@ type Server struct {
 	wg sync.WaitGroup
 
 	nconns, hsOK, hsFailed, crc32c, requests, bytesIn, answers, bytesOut, pings, closes, errs atomic.Int64
+
+	fwdConns, fwdFailed, closeExts, quickAcks, dropped atomic.Int64
 }
 
 // Start listens on Config.Addr and serves connections until Close.
@@ -135,8 +172,11 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Mode < Echo || cfg.Mode > Source {
+	if cfg.Mode < Echo || cfg.Mode > Forward {
 		return nil, fmt.Errorf("fakeme: unknown mode %d", int(cfg.Mode))
+	}
+	if cfg.Mode == Forward && cfg.ForwardAddr == "" {
+		return nil, errors.New("fakeme: forward mode needs a forward address")
 	}
 	if cfg.SourceChunk == 0 {
 		cfg.SourceChunk = 4096
@@ -165,10 +205,11 @@ func Start(cfg Config) (*Server, error) {
 		sel:    rpc.KeySelector(secret),
 		pid:    cfg.PID,
 		ln:     ln,
-		conns:  make(map[net.Conn]struct{}),
+		conns:  make(map[*conn]struct{}),
 		tags:   make(map[string]int64),
 		flags:  make(map[uint32]int64),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.pid == (rpc.PID{}) {
 		s.pid = rpc.PID{
 			IP:   0x7f000001,
@@ -199,6 +240,11 @@ func (s *Server) Stats() Stats {
 		Pings:            s.pings.Load(),
 		Closes:           s.closes.Load(),
 		Errors:           s.errs.Load(),
+		ForwardConns:     s.fwdConns.Load(),
+		ForwardFailed:    s.fwdFailed.Load(),
+		CloseExts:        s.closeExts.Load(),
+		QuickAcks:        s.quickAcks.Load(),
+		Dropped:          s.dropped.Load(),
 	}
 }
 
@@ -217,15 +263,16 @@ func (s *Server) Flags() map[uint32]int64 {
 	return maps.Clone(s.flags)
 }
 
-// Close stops listening, closes every connection and waits for their
-// goroutines.
+// Close stops listening, closes every connection (Forward's connections to
+// the MTProto server too) and waits for their goroutines.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {
-		c.Close()
+		c.abort()
 	}
 	s.mu.Unlock()
+	s.cancel()
 	err := s.ln.Close()
 	s.wg.Wait()
 	return err
@@ -250,11 +297,12 @@ func (s *Server) acceptLoop() {
 			c.Close()
 			return
 		}
-		s.conns[c] = struct{}{}
+		cn := &conn{s: s, nc: c, rbuf: make([]byte, 64<<10), ids: make(map[int64]struct{}), fwd: make(map[int64]*fwdConn)}
+		s.conns[cn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.nconns.Add(1)
-		go s.serve(c)
+		go s.serve(cn)
 	}
 }
 
@@ -264,15 +312,19 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-func (s *Server) serve(nc net.Conn) {
+func (s *Server) serve(c *conn) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
-		delete(s.conns, nc)
+		delete(s.conns, c)
 		s.mu.Unlock()
-		nc.Close()
+		// Closing the connections to the MTProto server ends their
+		// goroutines; closing the RPC connection first unblocks those
+		// writing to it.
+		c.abort()
+		c.fwg.Wait()
 	}()
-	c := &conn{s: s, nc: nc, rbuf: make([]byte, 64<<10), ids: make(map[int64]struct{})}
+	nc := c.nc
 	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	if err := c.handshake(); err != nil {
 		s.hsFailed.Add(1)
@@ -291,7 +343,8 @@ func (s *Server) serve(nc net.Conn) {
 
 const fillerWord = 4 // a length word of 4 is a filler (§6.3)
 
-// conn is one RPC connection's state, used by its goroutine only.
+// conn is one RPC connection's state. Its goroutine reads the connection;
+// output is shared with Forward's goroutines under wmu.
 type conn struct {
 	s  *Server
 	nc net.Conn
@@ -306,12 +359,20 @@ type conn struct {
 	plainLen int
 	skipFill bool
 
+	wmu    sync.Mutex // guards enc, wbuf, wseq and writes to nc
 	enc    *cbc.Encrypter
 	wbuf   []byte
 	wseq   int32
-	crc32c bool
+	crc32c bool // set by the handshake, before any other writer starts
 
 	ids map[int64]struct{} // out_conn_ids seen and not closed
+
+	// Forward's connections to the MTProto server, by out_conn_id.
+	fmu     sync.Mutex
+	fwd     map[int64]*fwdConn
+	aborted bool // no more connections: the RPC connection is done
+	fwg     sync.WaitGroup
+	fbuf    []byte // scratch for the frames written to the MTProto server
 }
 
 // next returns the next frame body from the peer.
@@ -474,8 +535,29 @@ func (c *conn) handshake() error {
 	return nil
 }
 
+// abort closes the RPC connection and Forward's connections, and refuses
+// new ones. It may be called more than once and by any goroutine.
+func (c *conn) abort() {
+	c.nc.Close()
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	c.aborted = true
+	for _, fc := range c.fwd {
+		fc.quiet.Store(true)
+		if fc.nc != nil {
+			fc.nc.Close()
+		}
+	}
+}
+
 // flush pads, encrypts and sends wbuf.
 func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *conn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
@@ -489,16 +571,34 @@ func (c *conn) flush() error {
 // frame appends body as the next output frame, flushing when enough is
 // buffered.
 func (c *conn) frame(body []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.appendFrame(body)
+	return c.flushFull()
+}
+
+func (c *conn) appendFrame(body []byte) {
 	c.wbuf = rpc.AppendFrame(c.wbuf, c.wseq, body, c.crc32c)
 	c.wseq++
+}
+
+// flushFull flushes wbuf if enough is buffered.
+func (c *conn) flushFull() error {
 	if len(c.wbuf) >= 64<<10 {
-		return c.flush()
+		return c.flushLocked()
 	}
 	return nil
 }
 
 // answer appends an RPC_PROXY_ANS for id with payload.
 func (c *conn) answer(id int64, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.appendAnswer(id, payload)
+	return c.flushFull()
+}
+
+func (c *conn) appendAnswer(id int64, payload []byte) {
 	start := len(c.wbuf)
 	c.wbuf = rpc.StartFrame(c.wbuf)
 	c.wbuf = rpc.AppendProxyAns(c.wbuf, 0, id)
@@ -507,10 +607,6 @@ func (c *conn) answer(id int64, payload []byte) error {
 	c.wseq++
 	c.s.answers.Add(1)
 	c.s.bytesOut.Add(int64(len(payload)))
-	if len(c.wbuf) >= 64<<10 {
-		return c.flush()
-	}
-	return nil
 }
 
 // loop serves frames after the handshake until the peer closes.
@@ -548,6 +644,8 @@ func (c *conn) loop() error {
 					}
 					err = c.source(r.ConnID, chunk)
 				}
+			case Forward:
+				err = c.forward(&r, payload)
 			}
 			if err != nil {
 				return err
@@ -573,6 +671,7 @@ func (c *conn) loop() error {
 			}
 			s.closes.Add(1)
 			delete(c.ids, id)
+			c.closeForward(id)
 		default:
 			// Ignored, as the official ignores unknown messages.
 		}
