@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mtproxy-go/mtproxy/backend/proxyconf"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/framing"
 	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
@@ -380,5 +382,69 @@ func TestMiddleResets(t *testing.T) {
 	expectClosed(t, c, 5*time.Second)
 	if st := p.stats(t); st.MPFailed == 0 || st.MPNoConn != 1 {
 		t.Errorf("counters %+v", st)
+	}
+}
+
+// TestGotdClientThroughMiddleProxy runs gotd/td's client through our proxy
+// in middle-proxy mode, the fake middle proxy in forward mode and gotd's
+// tgtest behind it: auth key exchange and RPCs with verified uploads and
+// downloads, for classic, dd and fake-TLS secrets; the ad tag arrives
+// with every request.
+func TestGotdClientThroughMiddleProxy(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.MTProto, Plain: true})
+	me := startMe(t, fakeme.Config{Mode: fakeme.Forward, ForwardAddr: d.Addr()})
+	site := startSite(t)
+	plain := startMiddleProxy(t, me.Addr(), server.Config{Loops: 2, Middle: &server.MiddleConfig{AdTag: testAdTag}})
+	tls := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1, Domains: []string{tlsDomain}, FrontingAddr: site.addr,
+		Middle: &server.MiddleConfig{AdTag: testAdTag}})
+	cases := []struct {
+		name      string
+		p         *proxy
+		transport tgclient.Transport
+		secret    tgclient.Secret
+	}{
+		{"abridged", plain, tgclient.Abridged, tgclient.Secret{Key: testKey}},
+		{"intermediate", plain, tgclient.Intermediate, tgclient.Secret{Key: testKey}},
+		{"dd", plain, tgclient.PaddedIntermediate, tgclient.Secret{Key: testKey, DD: true}},
+		{"ee", tls, tgclient.PaddedIntermediate, tgclient.Secret{Key: testKey, Domain: tlsDomain}},
+	}
+	t.Run("clients", func(t *testing.T) {
+		for i, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				err := tgclient.Run(ctx, tgclient.Config{
+					ProxyAddr: tc.p.addr,
+					Secret:    tc.secret,
+					Transport: tc.transport,
+					PublicKey: d.PublicKey(),
+					Workload:  tgclient.Workload{Parts: 3, PartSize: 40 << 10, Seed: uint64(i)},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+	st := me.Stats()
+	if st.Requests == 0 || me.AdTags()[hex.EncodeToString(testAdTag)] != st.Requests {
+		t.Errorf("%d requests, %v with ad tags: want every request tagged", st.Requests, me.AdTags())
+	}
+	flags := me.Flags()
+	for _, f := range []uint32{0x40021008, 0x20021008, 0x4002100a, 0x2002100a} {
+		if flags[f] == 0 {
+			t.Errorf("no request with flags %#x (%x)", f, flags)
+		}
+	}
+	for _, ci := range d.Conns() {
+		if ci.Err != nil || ci.Tag != fakedc.TagIntermediate {
+			t.Errorf("MTProto server saw %v, want plain intermediate", ci)
+		}
+	}
+	for _, p := range []*proxy{plain, tls} {
+		if st := p.stats(t); st.MPRequests == 0 || st.MPAnswers == 0 || st.HandshakesBad != 0 || st.Fronted != 0 {
+			t.Errorf("proxy counters %+v", st)
+		}
 	}
 }

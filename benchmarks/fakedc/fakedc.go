@@ -102,6 +102,10 @@ type Config struct {
 	// OnError, if set, is called with each frame a ReqResp connection is
 	// closed for. It may be called concurrently.
 	OnError func(error)
+	// Plain takes connections without obfuscated2: each starts with the
+	// 4-byte protocol tag of its transport in clear, as a middle proxy's
+	// connections to a DC do (fakeme's forward mode).
+	Plain bool
 }
 
 // ConnInfo is what a connection announced in its obfuscated2 header.
@@ -297,6 +301,9 @@ func (s *Server) handshake(raw net.Conn) (*conn, uint32, error) {
 	if err := raw.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
 		return nil, 0, err
 	}
+	if s.cfg.Plain {
+		return s.plainHandshake(raw)
+	}
 	// Read the header ourselves to check it, then replay it to gotd.
 	var hdr [64]byte
 	if _, err := io.ReadFull(raw, hdr[:]); err != nil {
@@ -314,18 +321,24 @@ func (s *Server) handshake(raw net.Conn) (*conn, uint32, error) {
 		DC:  int16(md.DC),
 	}
 	info.Err = checkHeader(&hdr, info.Tag)
+	if err := s.admit(raw, info); err != nil {
+		return nil, 0, err
+	}
+	return &conn{Conn: raw, rw: rw, srv: s}, info.Tag, nil
+}
+
+// admit records a connection's header and, if it is good, lifts the
+// handshake deadline.
+func (s *Server) admit(raw net.Conn, info ConnInfo) error {
 	s.mu.Lock()
 	if len(s.infos) < maxInfos {
 		s.infos = append(s.infos, info)
 	}
 	s.mu.Unlock()
 	if info.Err != nil {
-		return nil, 0, info.Err
+		return info.Err
 	}
-	if err := raw.SetDeadline(time.Time{}); err != nil {
-		return nil, 0, err
-	}
-	return &conn{Conn: raw, rw: rw, srv: s}, info.Tag, nil
+	return raw.SetDeadline(time.Time{})
 }
 
 // checkHeader refuses what a real DC would not take as an obfuscated2
@@ -379,6 +392,21 @@ func (s *Server) source(c *conn) {
 // conn is an accepted connection after the handshake: reads and writes go
 // through gotd's obfuscated2 stream and are counted, while deadlines and
 // addresses are the TCP connection's.
+// plainHandshake reads the protocol tag of a connection without
+// obfuscation.
+func (s *Server) plainHandshake(raw net.Conn) (*conn, uint32, error) {
+	var tag [4]byte
+	if _, err := io.ReadFull(raw, tag[:]); err != nil {
+		return nil, 0, err
+	}
+	info := ConnInfo{Tag: binary.LittleEndian.Uint32(tag[:])}
+	_, info.Err = framing.FromTag(info.Tag)
+	if err := s.admit(raw, info); err != nil {
+		return nil, 0, err
+	}
+	return &conn{Conn: raw, rw: raw, srv: s}, info.Tag, nil
+}
+
 type conn struct {
 	net.Conn
 	rw      io.ReadWriter
