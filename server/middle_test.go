@@ -448,3 +448,38 @@ func TestGotdClientThroughMiddleProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestMiddleBadChecksum: a frame with a bad checksum fails its RPC
+// connection with a log line that says so; the clients on it are closed
+// and new clients are served on a new connection.
+func TestMiddleBadChecksum(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo, CorruptAnswer: 3})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1, Middle: &server.MiddleConfig{ConnsPerTarget: 1}})
+	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for range 2 {
+		if err := echoOnce(t, c, framing.Intermediate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go writePacket(c, framing.Intermediate, mtPacket(64), false)
+	expectClosed(t, c, 5*time.Second)
+	waitFor(t, "a log line naming the checksum", func() bool {
+		for _, e := range p.logs.FilterMessage("middle-proxy connection lost").All() {
+			for _, f := range e.Context {
+				if f.Key == "error" && bytes.Contains([]byte(f.Interface.(error).Error()), []byte("checksum mismatch")) {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	c = dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoOnce(t, c, framing.Intermediate); err != nil {
+		t.Fatalf("after the bad frame: %v", err)
+	}
+	if st := p.stats(t); st.MPLost != 1 || st.MPClientsLost != 1 || st.MPConnected != 2 {
+		t.Errorf("counters %+v, want one connection lost with its client, and a second one", st)
+	}
+}

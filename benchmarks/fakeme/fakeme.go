@@ -110,6 +110,10 @@ type Config struct {
 	// PID is the sender PID of the handshake answer; the zero value means
 	// 127.0.0.1, the listening port, the process id and the start time.
 	PID rpc.PID
+	// CorruptAnswer, if positive, spoils the checksum of the server's
+	// CorruptAnswer-th RPC_PROXY_ANS, counted from 1 over all connections,
+	// to test a proxy's checks.
+	CorruptAnswer int64
 	// NoCRC32C makes the server answer a CRC-32C offer with flags 0, so
 	// that both sides keep CRC-32.
 	NoCRC32C bool
@@ -605,7 +609,9 @@ func (c *conn) appendAnswer(id int64, payload []byte) {
 	c.wbuf = append(c.wbuf, payload...)
 	c.wbuf = rpc.FinishFrame(c.wbuf, start, c.wseq, c.crc32c)
 	c.wseq++
-	c.s.answers.Add(1)
+	if c.s.answers.Add(1) == c.s.cfg.CorruptAnswer {
+		c.wbuf[len(c.wbuf)-1] ^= 0xff // the checksum's last byte
+	}
 	c.s.bytesOut.Add(int64(len(payload)))
 }
 
