@@ -79,6 +79,10 @@ func (s *Server) accept(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	l.stats.Accepted++
+	if s.draining.Load() {
+		l.stats.Refused++
+		return gnet.Close
+	}
 	if n := s.clients.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
 		s.clients.Add(-1)
 		l.stats.OverLimit++

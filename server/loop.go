@@ -48,6 +48,12 @@ type loop struct {
 	// join a hello split over several records.
 	verifier *faketls.Verifier
 	hello    []byte
+	// keys is the secret set the verifier was made for.
+	keys *secretSet
+	// secretStats holds each secret's share; dcConns counts open backend
+	// connections.
+	secretStats map[[16]byte]*stats.Secret
+	dcConns     int
 
 	// mp is the middle-proxy state, nil in direct mode.
 	mp *mpLoop
@@ -64,15 +70,74 @@ func newLoop(s *Server, el gnet.EventLoop, epfd, index int) *loop {
 		iov:  make([][]byte, 0, maxIovecs),
 		hdrs: make([]byte, 0, faketls.HeadersLen(readBufferCap)),
 	}
-	if s.cfg.fakeTLS() {
-		l.verifier = faketls.NewVerifier(s.cfg.Secrets)
-	}
+	l.secretSet()
 	if s.cfg.Middle != nil {
 		l.mp = newMPLoop(l, index)
 	}
 	l.checkRun = gnet.RunnableFunc(l.check)
 	l.sweepRun = gnet.RunnableFunc(l.sweep)
 	return l
+}
+
+// secretSet returns the current client keys, remaking the fake-TLS
+// verifier when they were replaced.
+func (l *loop) secretSet() *secretSet {
+	cur := l.srv.secrets.Load()
+	if cur != l.keys {
+		l.keys = cur
+		if l.srv.cfg.fakeTLS() {
+			l.verifier = faketls.NewVerifier(cur.keys)
+		}
+	}
+	return cur
+}
+
+// secretCounters returns the share of the secret key, made on first use.
+func (l *loop) secretCounters(key [16]byte) *stats.Secret {
+	sc := l.secretStats[key]
+	if sc == nil {
+		if l.secretStats == nil {
+			l.secretStats = map[[16]byte]*stats.Secret{}
+		}
+		sc = &stats.Secret{}
+		l.secretStats[key] = sc
+	}
+	return sc
+}
+
+// snapshot copies the loop's counters and reads its gauges; it runs on
+// the loop.
+func (l *loop) snapshot() stats.Snapshot {
+	snap := stats.Snapshot{Counters: l.stats, DCConns: l.dcConns, PerSecret: make(map[[16]byte]stats.Secret, len(l.secretStats))}
+	for k, v := range l.secretStats {
+		snap.PerSecret[k] = *v
+	}
+	for _, list := range []*sessionList{&l.handshakes, &l.active} {
+		for s := list.head; s != nil; s = s.next {
+			snap.QueuedBytes += int64(s.pending.Len())
+			for _, ep := range []*endpoint{&s.client, &s.dc} {
+				if ep.conn != nil {
+					snap.QueuedBytes += int64(ep.conn.OutboundBuffered())
+				}
+			}
+		}
+	}
+	if l.mp != nil {
+		for _, p := range l.mp.pools {
+			for _, c := range p.conns {
+				switch c.state {
+				case mpReady:
+					snap.MPReady++
+				case mpDialing, mpHandshake:
+					snap.MPStarting++
+				}
+				if c.conn != nil {
+					snap.QueuedBytes += int64(c.conn.OutboundBuffered())
+				}
+			}
+		}
+	}
+	return snap
 }
 
 // watch adds s to the flow-check list and makes sure the timer runs.

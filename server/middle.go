@@ -61,13 +61,13 @@ func (s *session) startMiddle(hello obfuscated2.Client) bool {
 			ConnID: int64(id),
 			Client: addrPort(c.RemoteAddr()),
 			Proxy:  netip.AddrPortFrom(nat(cfg.NAT, proxy.Addr()), proxy.Port()),
-			AdTag:  cfg.AdTag,
+			AdTag:  *l.srv.adTag.Load(),
 		},
 	}
 	s.mp.reader.Kind = kind
 	s.dcIndex = hello.DC
 	s.client.decrypt, s.client.encrypt = hello.Decrypt, hello.Encrypt()
-	l.stats.HandshakesOK++
+	s.handshakeOK(hello.Secret)
 	s.logger().Debug("client handshake ok", remoteField("client", c.RemoteAddr()), zap.Bool("fake_tls", s.tls),
 		zap.Stringer("transport", hello.Tag), zap.Int16("dc", hello.DC), zap.Int("secret", hello.Secret),
 		zap.Int("cluster", cl.ID))
@@ -221,6 +221,7 @@ func (s *session) quickAck(token uint32) {
 func (s *session) toClient(b []byte) {
 	l := s.loop
 	c := s.client.conn
+	s.sc.BytesOut += uint64(len(b))
 	s.client.encrypt.XORKeyStream(b, b)
 	queuedBefore := c.OutboundBuffered()
 	if s.tls {

@@ -31,8 +31,10 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
@@ -65,6 +67,50 @@ type Server struct {
 	dialer    net.Dialer
 
 	mpSettings atomic.Pointer[mpSettings] // middle-proxy mode only
+	adTag      atomic.Pointer[[]byte]     // middle-proxy mode only
+
+	// secrets are the client keys new clients are checked against; loops
+	// pick up a replaced set at their next handshake.
+	secrets  atomic.Pointer[secretSet]
+	draining atomic.Bool
+	stopping atomic.Bool
+}
+
+// secretSet is one version of the client keys.
+type secretSet struct{ keys [][16]byte }
+
+// key returns the key of index i, or the zero key for secretless
+// clients (i < 0).
+func (ss *secretSet) key(i int) [16]byte {
+	if i < 0 || i >= len(ss.keys) {
+		return [16]byte{}
+	}
+	return ss.keys[i]
+}
+
+// SetSecrets replaces the client keys for new connections; clients already
+// connected keep going. A server started without secrets (secretless)
+// cannot be given some, nor the other way round, and fake TLS needs one.
+func (s *Server) SetSecrets(keys [][16]byte) error {
+	if (len(keys) == 0) != (len(s.secrets.Load().keys) == 0) {
+		return errors.New("server: cannot switch between secretless and secret mode while running")
+	}
+	s.secrets.Store(&secretSet{keys: slices.Clone(keys)})
+	return nil
+}
+
+// SetAdTag replaces the proxy tag of middle-proxy mode for new clients; nil
+// sends none.
+func (s *Server) SetAdTag(tag []byte) error {
+	if s.cfg.Middle == nil {
+		return errors.New("server: a proxy tag needs middle-proxy mode")
+	}
+	if tag != nil && len(tag) != 16 {
+		return fmt.Errorf("server: proxy tag of %d bytes, want 16", len(tag))
+	}
+	tag = slices.Clone(tag)
+	s.adTag.Store(&tag)
+	return nil
 }
 
 // New checks cfg and returns a server ready to Serve.
@@ -85,7 +131,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if m := cfg.Middle; m != nil {
 		s.mpSettings.Store(&mpSettings{conf: m.ProxyConfig, secret: m.Secret})
+		s.adTag.Store(&m.AdTag)
 	}
+	s.secrets.Store(&secretSet{keys: cfg.Secrets})
 	return s, nil
 }
 
@@ -123,12 +171,20 @@ func (s *Server) Addrs() []net.Addr { return s.addrs }
 func (s *Server) Clients() int { return int(s.clients.Load()) }
 
 // Stop closes the listeners and every connection, and waits for the
-// reactors to exit.
+// reactors to exit. Later calls only wait.
 func (s *Server) Stop(ctx context.Context) error {
 	select {
 	case <-s.ready:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if !s.stopping.CompareAndSwap(false, true) {
+		select { // stopped already, or on its way
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return s.eng.Stop(ctx)
 }
@@ -159,32 +215,67 @@ func (s *Server) boundAddrs(eng gnet.Engine) ([]net.Addr, error) {
 	return addrs, nil
 }
 
-// Stats sums every reactor's counters. Each reactor copies its own on its
-// own thread, so the relay never pays for an observer.
+// Stats sums every reactor's counters.
 func (s *Server) Stats(ctx context.Context) (stats.Counters, error) {
+	snap, err := s.Snapshot(ctx)
+	return snap.Counters, err
+}
+
+// Snapshot reads every reactor's counters and gauges and sums them. Each
+// reactor copies its own on its own thread, so the relay never pays for an
+// observer; gauges cost a walk over the reactor's connections.
+func (s *Server) Snapshot(ctx context.Context) (stats.Snapshot, error) {
 	var loops []*loop
 	s.loops.Range(func(_, l any) bool {
 		loops = append(loops, l.(*loop))
 		return true
 	})
-	copies := make(chan stats.Counters, len(loops))
+	parts := make(chan stats.Snapshot, len(loops))
 	for _, l := range loops {
 		err := l.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
-			copies <- l.stats
+			parts <- l.snapshot()
 			return nil
 		}))
 		if err != nil {
-			return stats.Counters{}, fmt.Errorf("server: stats: %w", err)
+			return stats.Snapshot{}, fmt.Errorf("server: stats: %w", err)
 		}
 	}
-	var sum stats.Counters
+	sum := stats.Snapshot{Loops: s.numLoops, Clients: s.Clients(), PerSecret: map[[16]byte]stats.Secret{}}
 	for range loops {
 		select {
-		case c := <-copies:
-			sum.Add(&c)
+		case p := <-parts:
+			sum.Counters.Add(&p.Counters)
+			sum.DCConns += p.DCConns
+			sum.MPReady += p.MPReady
+			sum.MPStarting += p.MPStarting
+			sum.QueuedBytes += p.QueuedBytes
+			for k, v := range p.PerSecret {
+				t := sum.PerSecret[k]
+				t.Add(&v)
+				sum.PerSecret[k] = t
+			}
 		case <-ctx.Done():
-			return stats.Counters{}, ctx.Err()
+			return stats.Snapshot{}, ctx.Err()
 		}
 	}
 	return sum, nil
+}
+
+// Shutdown stops taking clients (new connections are closed at once), waits
+// until the open ones have gone or ctx is done, then stops the server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for s.Clients() > 0 {
+		select {
+		case <-ctx.Done():
+			s.log.Info("drain timeout; closing the remaining clients", zap.Int("clients", s.Clients()))
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			return s.Stop(stopCtx)
+		case <-t.C:
+		}
+	}
+	return s.Stop(ctx)
 }

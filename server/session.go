@@ -12,6 +12,7 @@ import (
 	"github.com/mtproxy-go/mtproxy/codec/obfuscated2"
 	"github.com/mtproxy-go/mtproxy/server/chunk"
 	"github.com/mtproxy-go/mtproxy/server/flowctl"
+	"github.com/mtproxy-go/mtproxy/stats"
 )
 
 type state uint8
@@ -79,6 +80,11 @@ type session struct {
 
 	// mp is the middle-proxy side, nil in direct mode.
 	mp *mpClient
+
+	// keys is the secret set the client's handshake was checked against,
+	// sc its secret's share of the stats (nil until the handshake).
+	keys *secretSet
+	sc   *stats.Secret
 }
 
 func (s *session) peer(ep *endpoint) *endpoint {
@@ -115,7 +121,8 @@ func (s *session) obfs2Header() gnet.Action {
 		return gnet.None // gnet keeps the partial header
 	}
 	h, _ := c.Peek(obfuscated2.HeaderLen)
-	hello, err := obfuscated2.ParseClient((*[obfuscated2.HeaderLen]byte)(h), s.loop.srv.cfg.Secrets)
+	s.keys = s.loop.secretSet()
+	hello, err := obfuscated2.ParseClient((*[obfuscated2.HeaderLen]byte)(h), s.keys.keys)
 	if err != nil {
 		s.loop.stats.HandshakesBad++
 		if s.loop.srv.cfg.fakeTLS() {
@@ -167,11 +174,20 @@ func (s *session) startRelay(hello obfuscated2.Client) bool {
 	s.client.decrypt = hello.Decrypt
 	s.dc.decrypt, s.dc.encrypt = backend.Decrypt, backend.Encrypt
 	s.dcHeader = backend.Header
-	s.loop.stats.HandshakesOK++
+	s.handshakeOK(hello.Secret)
 	s.logger().Debug("client handshake ok", remoteField("client", c.RemoteAddr()), zap.Bool("fake_tls", s.tls),
 		zap.Stringer("transport", hello.Tag), zap.Int16("dc", hello.DC), zap.Int("secret", hello.Secret), zap.String("dc_addr", addr))
 	s.dialBackend(addr)
 	return true
+}
+
+// handshakeOK counts a client whose header matched the secret of index i
+// (-1 when secretless).
+func (s *session) handshakeOK(i int) {
+	s.loop.stats.HandshakesOK++
+	s.sc = s.loop.secretCounters(s.keys.key(i))
+	s.sc.Handshakes++
+	s.sc.Active++
 }
 
 // dialBackend leaves the handshake: the session is timed for idleness from
@@ -316,8 +332,14 @@ func (s *session) counted(ep *endpoint, n int) {
 	ep.read += int64(n)
 	if ep == &s.client {
 		s.loop.stats.ClientBytes += uint64(n)
+		if s.sc != nil { // nil for a fronted connection
+			s.sc.BytesIn += uint64(n)
+		}
 	} else {
 		s.loop.stats.DCBytes += uint64(n)
+		if s.sc != nil {
+			s.sc.BytesOut += uint64(n)
+		}
 	}
 	s.touch()
 }
@@ -421,6 +443,7 @@ func (s *session) dcOpened(c gnet.Conn) ([]byte, gnet.Action) {
 	c.SetContext(&s.dc)
 	s.state = stateRelay
 	s.loop.stats.DCConnected++
+	s.loop.dcConns++
 	iov := s.loop.iov[:0]
 	if !s.fronting {
 		iov = append(iov, s.dcHeader[:])
@@ -469,6 +492,11 @@ func (s *session) closed(ep *endpoint, err error) {
 		if s.mp != nil {
 			s.leaveMiddle(true)
 		}
+		if s.sc != nil {
+			s.sc.Active--
+		}
+	} else {
+		s.loop.dcConns--
 	}
 	if s.state != stateClosing {
 		s.state = stateClosing

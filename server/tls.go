@@ -47,6 +47,7 @@ func (s *session) tlsHello() gnet.Action {
 		s.loop.stats.TLSUnknownSNI++
 		return s.front("unknown server name")
 	}
+	s.keys = s.loop.secretSet()
 	secret, ts, err := s.loop.verifier.Verify(rec)
 	if err != nil {
 		s.loop.stats.TLSBadDigest++
@@ -61,7 +62,7 @@ func (s *session) tlsHello() gnet.Action {
 		s.loop.stats.TLSReplay++
 		return s.front("replayed ClientHello")
 	}
-	reply, err := faketls.AppendServerHello(nil, &hello, cfg.Secrets[secret], cfg.Shape, rand.Reader)
+	reply, err := faketls.AppendServerHello(nil, &hello, s.keys.keys[secret], cfg.Shape, rand.Reader)
 	if err != nil {
 		s.loop.stats.TLSBadHello++
 		return s.front("no TLS 1.3 cipher suite")
@@ -92,7 +93,7 @@ func (s *session) tlsHeader() gnet.Action {
 		if s.headerN < obfuscated2.HeaderLen {
 			continue
 		}
-		secrets := s.loop.srv.cfg.Secrets[s.secret : s.secret+1]
+		secrets := s.keys.keys[s.secret : s.secret+1]
 		hello, err := obfuscated2.ParseClient(&s.dcHeader, secrets)
 		if err == nil && hello.Tag != obfuscated2.TagPadded {
 			err = errors.New("inner transport " + hello.Tag.String() + ", want padded")

@@ -8,6 +8,7 @@ package stats
 type Counters struct {
 	Accepted          uint64 // client connections accepted
 	OverLimit         uint64 // client connections closed at once over the connection cap
+	Refused           uint64 // client connections closed at once while draining to stop
 	HandshakesOK      uint64 // client headers that matched a secret
 	HandshakesBad     uint64 // client headers that matched none (swallowed)
 	HandshakeTimeouts uint64 // clients closed for sending no valid header in time
@@ -53,6 +54,7 @@ type Counters struct {
 func (c *Counters) Add(o *Counters) {
 	c.Accepted += o.Accepted
 	c.OverLimit += o.OverLimit
+	c.Refused += o.Refused
 	c.HandshakesOK += o.HandshakesOK
 	c.HandshakesBad += o.HandshakesBad
 	c.HandshakeTimeouts += o.HandshakeTimeouts
@@ -86,4 +88,36 @@ func (c *Counters) Add(o *Counters) {
 	c.MPNoConn += o.MPNoConn
 	c.MPUnknownCluster += o.MPUnknownCluster
 	c.MPBadAnswer += o.MPBadAnswer
+}
+
+// Secret is one client secret's share of the traffic, kept per reactor and
+// summed like Counters.
+type Secret struct {
+	Handshakes uint64 // clients accepted with this secret
+	Active     int64  // of which still open
+	BytesIn    uint64 // bytes read from these clients after their header
+	BytesOut   uint64 // bytes written to them (before TLS framing)
+}
+
+// Add adds o's totals to s.
+func (s *Secret) Add(o *Secret) {
+	s.Handshakes += o.Handshakes
+	s.Active += o.Active
+	s.BytesIn += o.BytesIn
+	s.BytesOut += o.BytesOut
+}
+
+// Snapshot is the proxy's state at one moment: the counters summed over
+// the reactors and the gauges read on each of them.
+type Snapshot struct {
+	Counters
+	Loops       int   // reactors
+	Clients     int   // open client connections
+	DCConns     int   // open DC (or fronted site) connections
+	MPReady     int   // middle-proxy RPC connections serving clients
+	MPStarting  int   // middle-proxy RPC connections connecting or in their handshake
+	QueuedBytes int64 // bytes waiting in outbound buffers and pre-connection queues
+	// PerSecret is keyed by the 16-byte client key; secrets removed by a
+	// reload stay while their clients do.
+	PerSecret map[[16]byte]Secret
 }

@@ -1,0 +1,200 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
+	"github.com/mtproxy-go/mtproxy/benchmarks/framing"
+	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
+	"github.com/mtproxy-go/mtproxy/server"
+	"github.com/mtproxy-go/mtproxy/stats"
+)
+
+var otherKey = [16]byte{0xfe, 0xed, 0xfa, 0xce}
+
+func dialKey(t testing.TB, addr string, key [16]byte) *tgclient.RawConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := tgclient.DialRaw(ctx, addr, key, fakedc.TagIntermediate, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// echo sends n random bytes through c and checks they come back.
+func echo(t testing.TB, c io.ReadWriter, n int) {
+	t.Helper()
+	msg := make([]byte, n)
+	rand.Read(msg)
+	go c.Write(msg)
+	got := make([]byte, n)
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatal("echo differs")
+	}
+}
+
+func (p *proxy) snapshot(t testing.TB) stats.Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	snap, err := p.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// TestSnapshot: after known traffic the snapshot's gauges and per-secret
+// shares match it.
+func TestSnapshot(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 2, Secrets: [][16]byte{testKey, otherKey}})
+	a1, a2 := dialKey(t, p.addr, testKey), dialKey(t, p.addr, testKey)
+	b := dialKey(t, p.addr, otherKey)
+	for _, c := range []*tgclient.RawConn{a1, a2, b} {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	echo(t, a1, 1000)
+	echo(t, a2, 3000)
+	echo(t, b, 500)
+	a2.Close()
+	waitFor(t, "a closed client to be counted", func() bool { return p.snapshot(t).PerSecret[testKey].Active == 1 })
+	snap := p.snapshot(t)
+	if a := snap.PerSecret[testKey]; a.Handshakes != 2 || a.BytesIn != 4000 || a.BytesOut != 4000 {
+		t.Errorf("first secret %+v, want 2 handshakes and 4000 bytes each way", a)
+	}
+	if o := snap.PerSecret[otherKey]; o.Handshakes != 1 || o.Active != 1 || o.BytesIn != 500 || o.BytesOut != 500 {
+		t.Errorf("second secret %+v", o)
+	}
+	if snap.Clients != 2 || snap.DCConns != 2 || snap.Loops != 2 || snap.HandshakesOK != 3 {
+		t.Errorf("gauges %+v, want 2 clients with 2 DC connections on 2 loops", snap)
+	}
+}
+
+// TestSetSecrets: a replaced secret set applies to new clients only: a
+// relaying client of a removed secret keeps going, the new secret works,
+// the removed one is refused.
+func TestSetSecrets(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1, Secrets: [][16]byte{testKey}, HandshakeTimeout: 300 * time.Millisecond})
+	old := dialKey(t, p.addr, testKey)
+	old.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, old, 100)
+	if err := p.SetSecrets([][16]byte{otherKey}); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, old, 100_000) // the removed secret's client relays on
+	c := dialKey(t, p.addr, otherKey)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, c, 100)
+	gone := dialKey(t, p.addr, testKey)
+	go gone.Write(make([]byte, 10))
+	expectClosed(t, gone, 5*time.Second)
+	if st := p.stats(t); st.HandshakesBad != 1 || st.HandshakesOK != 2 {
+		t.Errorf("counters %+v, want the removed secret refused once", st)
+	}
+	if err := p.SetSecrets(nil); err == nil {
+		t.Error("switched to secretless mode while running")
+	}
+}
+
+// TestSetSecretsFakeTLS: fake TLS checks hellos against the new set.
+func TestSetSecretsFakeTLS(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	s := startSite(t)
+	p := startTLSProxy(t, d.Addr(), s.addr, server.Config{Loops: 1, Secrets: [][16]byte{otherKey}})
+	if err := p.SetSecrets([][16]byte{{9}, testKey}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := tlsClient(t, tcpDial(t, p.addr), nil)
+	rc.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, rc, 5000)
+	if st := p.stats(t); st.TLSValid != 1 || st.Fronted != 0 {
+		t.Errorf("counters %+v", st)
+	}
+}
+
+// TestShutdownDrains: while draining, new clients are closed at once and
+// open ones relay on; Shutdown returns when the last one leaves.
+func TestShutdownDrains(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 2})
+	c := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, c, 100)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- p.Shutdown(ctx)
+	}()
+	waitFor(t, "a new client to be refused", func() bool {
+		n := dial(t, p.addr, fakedc.TagIntermediate, 2)
+		n.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := n.Read(make([]byte, 1))
+		return err == io.EOF || p.stats(t).Refused > 0
+	})
+	echo(t, c, 200_000)
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned with a client open: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	c.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return after the last client left")
+	}
+}
+
+// TestShutdownTimeout: clients still open at the deadline are closed.
+func TestShutdownTimeout(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1})
+	c := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, c, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond || took > 5*time.Second {
+		t.Errorf("Shutdown took %v, want about the drain timeout", took)
+	}
+	expectClosed(t, c, 5*time.Second)
+}
+
+// TestMiddleSnapshot: middle-proxy connections and per-secret bytes.
+func TestMiddleSnapshot(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1, Middle: &server.MiddleConfig{ConnsPerTarget: 2}})
+	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoOnce(t, c, framing.Intermediate); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both RPC connections", func() bool { return p.snapshot(t).MPReady == 2 })
+	sc := p.snapshot(t).PerSecret[testKey]
+	// 128 bytes each way plus the 4-byte intermediate header.
+	if sc.Active != 1 || sc.BytesIn != 132 || sc.BytesOut != 132 {
+		t.Errorf("secret share %+v", sc)
+	}
+}
