@@ -54,6 +54,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	@# The Dockerfile, with BuildKit's own linter (its own module: .ci/dockerlint).
+	cd .ci/dockerlint && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) run . ../../Dockerfile
 
 clean:
 	rm -rf bin
