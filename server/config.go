@@ -33,6 +33,16 @@ type Config struct {
 	// MaxConnections caps open client connections; 0 means no cap.
 	// Connections over the cap are accepted and closed at once.
 	MaxConnections int
+	// MaxConnectionsPerIP caps open client connections from one source
+	// address; 0 means no cap. Connections over it are closed at once.
+	MaxConnectionsPerIP int
+	// BufferBudget bounds the bytes all connections together may hold
+	// queued (outbound buffers, pre-connection queues). Flow control
+	// bounds each connection's share; above the budget the least recently
+	// active clients holding buffers are closed until the total is back
+	// under three quarters of it. 0 means DefaultBufferBudget; negative
+	// means no budget.
+	BufferBudget int64
 
 	// HandshakeTimeout bounds the time from accept to a valid header. A
 	// client that sent a header matching no secret is held (and its bytes
@@ -97,6 +107,10 @@ const (
 	// most about a megabyte.
 	DefaultHighWatermark = 512 << 10
 	DefaultLowWatermark  = 128 << 10
+	// DefaultBufferBudget is four times the official's 256 MiB buffer
+	// cap: direct-mode pairs each hold up to about a megabyte while their
+	// reader lags, and a busy proxy has hundreds of them.
+	DefaultBufferBudget = 1 << 30
 )
 
 func (c *Config) setDefaults() error {
@@ -108,8 +122,11 @@ func (c *Config) setDefaults() error {
 			return fmt.Errorf("server: listen address %q: %w", a, err)
 		}
 	}
-	if c.Loops < 0 || c.MaxConnections < 0 {
+	if c.Loops < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 {
 		return errors.New("server: negative loop count or connection cap")
+	}
+	if c.BufferBudget == 0 {
+		c.BufferBudget = DefaultBufferBudget
 	}
 	if c.DCs == nil {
 		c.DCs = dc.Default()

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -83,17 +85,29 @@ func (s *Server) accept(c gnet.Conn) gnet.Action {
 		l.stats.Refused++
 		return gnet.Close
 	}
+	now := time.Now()
 	if n := s.clients.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
 		s.clients.Add(-1)
 		l.stats.OverLimit++
-		s.log.Warn("connection limit reached, closing new client",
-			zap.Int("limit", s.cfg.MaxConnections), zap.Stringer("client", c.RemoteAddr()))
+		l.limitLog.warn(s.log, now, "connection limit reached, closing new client",
+			zap.Int("limit", s.cfg.MaxConnections), remoteField("client", c.RemoteAddr()))
 		return gnet.Close
 	}
-	sess := &session{loop: l, watchIdx: -1}
+	var ip netip.Addr
+	if s.perIP != nil {
+		ip = addrPort(c.RemoteAddr()).Addr()
+		if !s.perIP.add(ip, s.cfg.MaxConnectionsPerIP) {
+			s.clients.Add(-1)
+			l.stats.OverIPLimit++
+			l.limitLog.warn(s.log, now, "per-IP connection limit reached, closing new client",
+				zap.Int("limit", s.cfg.MaxConnectionsPerIP), remoteField("client", c.RemoteAddr()))
+			return gnet.Close
+		}
+	}
+	sess := &session{loop: l, watchIdx: -1, ip: ip}
 	sess.client = endpoint{s: sess, conn: c}
 	sess.dc.s = sess
-	sess.stamp = time.Now()
+	sess.stamp = now
 	l.handshakes.pushBack(sess)
 	c.SetContext(&sess.client)
 	return gnet.None
@@ -109,7 +123,11 @@ func (s *Server) loopOf(c gnet.Conn) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := newLoop(s, el, epfd, int(s.loopIndex.Add(1)-1))
+	idx := int(s.loopIndex.Add(1) - 1)
+	if idx >= s.numLoops {
+		return nil, fmt.Errorf("server: event loop %d of %d", idx+1, s.numLoops)
+	}
+	l := newLoop(s, el, epfd, idx)
 	s.loops.Store(el, l)
 	go l.tick()
 	return l, nil

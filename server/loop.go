@@ -57,6 +57,9 @@ type loop struct {
 
 	// mp is the middle-proxy state, nil in direct mode.
 	mp *mpLoop
+
+	index               int
+	limitLog, budgetLog rateLog
 }
 
 // checkInterval bounds the delay between a peer draining and its source
@@ -66,7 +69,7 @@ const checkInterval = time.Millisecond
 
 func newLoop(s *Server, el gnet.EventLoop, epfd, index int) *loop {
 	l := &loop{
-		srv: s, el: el, epfd: epfd, now: time.Now(),
+		srv: s, el: el, epfd: epfd, now: time.Now(), index: index,
 		iov:  make([][]byte, 0, maxIovecs),
 		hdrs: make([]byte, 0, faketls.HeadersLen(readBufferCap)),
 	}
@@ -112,16 +115,7 @@ func (l *loop) snapshot() stats.Snapshot {
 	for k, v := range l.secretStats {
 		snap.PerSecret[k] = *v
 	}
-	for _, list := range []*sessionList{&l.handshakes, &l.active} {
-		for s := list.head; s != nil; s = s.next {
-			snap.QueuedBytes += int64(s.pending.Len())
-			for _, ep := range []*endpoint{&s.client, &s.dc} {
-				if ep.conn != nil {
-					snap.QueuedBytes += int64(ep.conn.OutboundBuffered())
-				}
-			}
-		}
-	}
+	snap.QueuedBytes = l.queued()
 	if l.mp != nil {
 		for _, p := range l.mp.pools {
 			for _, c := range p.conns {
@@ -130,9 +124,6 @@ func (l *loop) snapshot() stats.Snapshot {
 					snap.MPReady++
 				case mpDialing, mpHandshake:
 					snap.MPStarting++
-				}
-				if c.conn != nil {
-					snap.QueuedBytes += int64(c.conn.OutboundBuffered())
 				}
 			}
 		}
@@ -237,6 +228,9 @@ func (l *loop) sweep(context.Context) error {
 	}
 	if l.mp != nil {
 		l.mp.sweep(l.now)
+	}
+	if cfg.BufferBudget > 0 {
+		l.enforceBudget()
 	}
 	return nil
 }

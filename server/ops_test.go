@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +199,81 @@ func TestMiddleSnapshot(t *testing.T) {
 	if sc.Active != 1 || sc.BytesIn != 132 || sc.BytesOut != 132 {
 		t.Errorf("secret share %+v", sc)
 	}
+}
+
+// TestPerIPLimit: connections over the per-IP cap are closed at once,
+// other addresses are not affected, and a closed one frees its place.
+func TestPerIPLimit(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 2, MaxConnectionsPerIP: 3})
+	var conns []*tgclient.RawConn
+	for range 3 {
+		c := dial(t, p.addr, fakedc.TagIntermediate, 2)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		echo(t, c, 100)
+		conns = append(conns, c)
+	}
+	over := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	expectClosed(t, over, 5*time.Second)
+
+	// Another loopback address has its own count.
+	nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	raw, err := nd.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := tgclient.NewRawConn(context.Background(), raw, testKey, fakedc.TagIntermediate, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, other, 100)
+
+	conns[0].Close()
+	waitFor(t, "the closed client's place", func() bool { return p.Clients() == 3 })
+	c := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	echo(t, c, 100)
+	if st := p.stats(t); st.OverIPLimit != 1 {
+		t.Errorf("%d refused over the per-IP cap, want 1", st.OverIPLimit)
+	}
+}
+
+// TestBufferBudget: when clients that do not read make all buffers
+// together pass the budget, the least recently active of them are closed
+// and a client that reads goes on.
+func TestBufferBudget(t *testing.T) {
+	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Source, SourceBytes: 1 << 30})
+	p := startProxy(t, d.Addr(), server.Config{Loops: 1, BufferBudget: 2 << 20, HandshakeTimeout: 400 * time.Millisecond})
+	reader := dial(t, p.addr, fakedc.TagIntermediate, 2)
+	var read atomic.Int64
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := reader.Read(buf)
+			read.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var stalled []*tgclient.RawConn
+	for range 6 {
+		stalled = append(stalled, dial(t, p.addr, fakedc.TagIntermediate, 2)) // never read
+	}
+	waitFor(t, "the budget to close stalled clients", func() bool { return p.stats(t).BudgetClosed > 0 })
+	waitFor(t, "queued bytes under the budget", func() bool { return p.snapshot(t).QueuedBytes <= 2<<20 })
+	closed := 0
+	for _, c := range stalled {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := io.Copy(io.Discard, c); err == nil {
+			closed++
+		}
+	}
+	if closed == 0 || closed == len(stalled) {
+		t.Errorf("%d of %d stalled clients closed, want some but not all", closed, len(stalled))
+	}
+	before := read.Load()
+	waitFor(t, "the reading client to go on", func() bool { return read.Load() > before+1<<20 })
 }

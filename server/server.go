@@ -74,6 +74,9 @@ type Server struct {
 	secrets  atomic.Pointer[secretSet]
 	draining atomic.Bool
 	stopping atomic.Bool
+
+	perIP      *ipCounts      // nil without a per-IP cap
+	loopQueued []atomic.Int64 // each loop's queued bytes at its last sweep
 }
 
 // secretSet is one version of the client keys.
@@ -134,6 +137,10 @@ func New(cfg Config) (*Server, error) {
 		s.adTag.Store(&m.AdTag)
 	}
 	s.secrets.Store(&secretSet{keys: cfg.Secrets})
+	s.loopQueued = make([]atomic.Int64, s.numLoops)
+	if cfg.MaxConnectionsPerIP > 0 {
+		s.perIP = newIPCounts()
+	}
 	return s, nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/rand"
+	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -85,6 +86,8 @@ type session struct {
 	// sc its secret's share of the stats (nil until the handshake).
 	keys *secretSet
 	sc   *stats.Secret
+	// ip is the client's address when connections per IP are capped.
+	ip netip.Addr
 }
 
 func (s *session) peer(ep *endpoint) *endpoint {
@@ -494,6 +497,9 @@ func (s *session) closed(ep *endpoint, err error) {
 		}
 		if s.sc != nil {
 			s.sc.Active--
+		}
+		if s.ip.IsValid() {
+			s.loop.srv.perIP.remove(s.ip)
 		}
 	} else {
 		s.loop.dcConns--

@@ -9,6 +9,8 @@ type Counters struct {
 	Accepted          uint64 // client connections accepted
 	OverLimit         uint64 // client connections closed at once over the connection cap
 	Refused           uint64 // client connections closed at once while draining to stop
+	OverIPLimit       uint64 // client connections closed at once over the per-IP cap
+	BudgetClosed      uint64 // clients closed because all buffers together passed the budget
 	HandshakesOK      uint64 // client headers that matched a secret
 	HandshakesBad     uint64 // client headers that matched none (swallowed)
 	HandshakeTimeouts uint64 // clients closed for sending no valid header in time
@@ -55,6 +57,8 @@ func (c *Counters) Add(o *Counters) {
 	c.Accepted += o.Accepted
 	c.OverLimit += o.OverLimit
 	c.Refused += o.Refused
+	c.OverIPLimit += o.OverIPLimit
+	c.BudgetClosed += o.BudgetClosed
 	c.HandshakesOK += o.HandshakesOK
 	c.HandshakesBad += o.HandshakesBad
 	c.HandshakeTimeouts += o.HandshakeTimeouts
