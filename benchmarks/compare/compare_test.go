@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +32,16 @@ func TestParseProxy(t *testing.T) {
 	if err != nil || p.PID != 42 || p.Addr != "127.0.0.1:1" || p.Secret.Kind != load.DD {
 		t.Errorf("%+v, %v", p, err)
 	}
+	p, err = compare.ParseProxy("name=c d;backend=middle;cmd=x")
+	if err != nil || p.Name != "c d" || !p.Middle || p.Command != "x" {
+		t.Errorf("%+v, %v", p, err)
+	}
+	if p, err = compare.ParseProxy("name=c;backend=direct;cmd=x"); err != nil || p.Middle {
+		t.Errorf("%+v, %v", p, err)
+	}
 	for _, bad := range []string{
 		"", "cmd=x", "name=a", "name=a;pid=1;addr=127.0.0.1:1", "name=a;addr=1;pid=x;secret=00",
-		"name=a;color=red;cmd=x", "name=a;kinds=xx;cmd=x", "name=a;novalue;cmd=x",
+		"name=a;color=red;cmd=x", "name=a;kinds=xx;cmd=x", "name=a;novalue;cmd=x", "name=a;backend=me;cmd=x",
 	} {
 		if p, err := compare.ParseProxy(bad); err == nil {
 			t.Errorf("ParseProxy(%q) = %+v, want an error", bad, p)
@@ -169,4 +177,71 @@ func startRunning(t *testing.T, dcAddr string, key [16]byte) runningProxy {
 	}
 	t.Cleanup(func() { p.Stop(5 * time.Second) })
 	return runningProxy{addr: addr, pid: p.PID()}
+}
+
+// TestSmokeMiddle runs every scenario against our proxy in direct mode and
+// in middle-proxy mode, in one run: the middle rows come with their ratio
+// to the direct ones, and their traffic went through the fake middle
+// proxy.
+func TestSmokeMiddle(t *testing.T) {
+	plan := compare.Plan{
+		Kinds:    []load.Kind{load.DD},
+		Duration: 200 * time.Millisecond,
+		Bulk:     []int{2},
+		BulkUp:   16 << 10, BulkDown: 32 << 10,
+		Idle: 20, Settle: 100 * time.Millisecond,
+		StormConcurrency: 2,
+		RRConns:          5, RRRate: 50,
+		Workers: 1,
+	}
+	proxies := []compare.Proxy{
+		{Name: "direct", Command: proxytest.Template(bin)},
+		{Name: "ours middle", Middle: true, Command: proxytest.MiddleTemplate(bin)},
+	}
+	logDir := t.TempDir()
+	var progress bytes.Buffer
+	rep, err := compare.Run(context.Background(), plan, proxies, compare.Options{LogDir: logDir, Out: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(progress.String())
+	var md bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(md.String())
+	if len(rep.Results) != 4*2 {
+		t.Fatalf("%d results, want 4 scenarios × 2 proxies", len(rep.Results))
+	}
+	var middleDown, middleRequests int64
+	for _, r := range rep.Results {
+		if r.Errors != 0 || r.Skipped != "" {
+			t.Errorf("%s %s: %d errors (%s), skipped %q", r.Scenario, r.Proxy, r.Errors, r.Error, r.Skipped)
+		}
+		if r.Proxy == "ours middle" && r.Type == "bulk" {
+			middleDown += r.BytesDown
+			middleRequests += r.BytesDown / (32 << 10)
+		}
+	}
+	me := rep.MiddleProxy
+	if me == nil || middleDown == 0 {
+		t.Fatalf("fake middle proxy %+v, %d bytes down in middle bulk", me, middleDown)
+	}
+	// Frame bytes down include a header and padding per reply, which the
+	// answers' payload does not.
+	if me.BytesOut < middleDown*9/10 || me.Requests < middleRequests || me.BadRequests != 0 {
+		t.Errorf("fake middle proxy %+v; middle bulk moved %d bytes down", *me, middleDown)
+	}
+	for _, want := range []string{"| bulk-2 | dd | ours middle |", "| storm | dd | ours middle |", "| idle-20 | dd | ours middle |", "| rr-5 | dd | ours middle |", "× direct"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil || !strings.Contains(js.String(), `"fake_middle_proxy"`) {
+		t.Errorf("JSON without the fake middle proxy's counters (%v)", err)
+	}
+	if logs, _ := filepath.Glob(filepath.Join(logDir, "ours_middle-*.log")); len(logs) != 4 {
+		t.Errorf("middle logs %q, want one per scenario", logs)
+	}
 }

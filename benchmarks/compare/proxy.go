@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/load"
 	"github.com/mtproxy-go/mtproxy/benchmarks/proxyproc"
 )
@@ -20,6 +21,10 @@ import (
 // from a command template, or already running at Addr as process PID.
 type Proxy struct {
 	Name string
+	// Middle says the proxy runs in middle-proxy mode: its clients' traffic
+	// goes to the fake middle proxy (fakeme in ReqResp mode) instead of
+	// the fake DC, and the load is shaped for it (load.Target.Middle).
+	Middle bool
 	// Command is a proxyproc template. Its placeholders:
 	//   {port} {addr}          where the proxy must listen (127.0.0.1)
 	//   {secret}               the key, 32 hex digits
@@ -28,6 +33,11 @@ type Proxy struct {
 	//   {dc_addr} {dc_host} {dc_port}  the fake DC, for every DC
 	//   {workers}              Plan.Workers
 	//   {dir}                  an empty directory for config files
+	// and with Middle:
+	//   {proxy_secret}         the proxy-secret file (--aes-pwd), in {dir}
+	//   {proxy_multi_conf}     a proxy-multi.conf sending every DC to the
+	//                          fake middle proxy, in {dir}
+	//   {me_addr} {me_host} {me_port}  the fake middle proxy
 	Command string
 	Addr    string
 	PID     int
@@ -43,7 +53,9 @@ type Proxy struct {
 //
 //	name=ours;kinds=classic,dd,ee;cmd=bin/mtproxy -H {port} ...
 //	name=theirs;addr=127.0.0.1:8443;pid=1234;secret=dd00112233445566778899aabbccddeeff
+//	name=ours middle;backend=middle;cmd=bin/mtproxy ... --aes-pwd {proxy_secret} {proxy_multi_conf}
 //
+// backend is direct (the default) or middle (Proxy.Middle).
 // cmd, if present, must come last: the rest of the line is the template,
 // semicolons and all.
 func ParseProxy(spec string) (Proxy, error) {
@@ -74,8 +86,17 @@ func ParseProxy(spec string) (Proxy, error) {
 			p.Secret, err = load.ParseSecret(val)
 		case "kinds":
 			p.Kinds, err = parseKinds(val)
+		case "backend":
+			switch val {
+			case "direct":
+				p.Middle = false
+			case "middle":
+				p.Middle = true
+			default:
+				err = fmt.Errorf("backend %q (want direct or middle)", val)
+			}
 		default:
-			err = fmt.Errorf("unknown key %q (want name, kinds, cmd, addr, pid or secret)", key)
+			err = fmt.Errorf("unknown key %q (want name, kinds, backend, cmd, addr, pid or secret)", key)
 		}
 		if err != nil {
 			return p, fmt.Errorf("compare: proxy %q: %w", spec, err)
@@ -130,9 +151,17 @@ const startTimeout = 15 * time.Second
 // defaultDomain is the SNI of ee secrets of started proxies.
 const defaultDomain = "example.com"
 
+// backends are where a proxy's traffic goes: the fake DC, and the fake
+// middle proxy (empty without one) with its proxy secret.
+type backends struct {
+	dcAddr   string
+	meAddr   string
+	meSecret []byte
+}
+
 // start starts p, or finds it running. Output of a started proxy goes to
 // logPath.
-func (p Proxy) start(key [16]byte, dcAddr string, workers int, logPath string) (*instance, error) {
+func (p Proxy) start(key [16]byte, b *backends, workers int, logPath string) (*instance, error) {
 	if p.Command == "" {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p.PID)); err != nil {
 			return nil, fmt.Errorf("compare: proxy %s: pid %d: %w", p.Name, p.PID, err)
@@ -152,33 +181,47 @@ func (p Proxy) start(key [16]byte, dcAddr string, workers int, logPath string) (
 		secret: load.Secret{Key: key, Domain: defaultDomain},
 		dir:    dir,
 	}
-	if err := in.launch(p, workers, dcAddr, logPath); err != nil {
+	if err := in.launch(p, workers, b, logPath); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return in, nil
 }
 
-func (in *instance) launch(p Proxy, workers int, dcAddr, logPath string) error {
+func (in *instance) launch(p Proxy, workers int, b *backends, logPath string) error {
 	_, port, _ := net.SplitHostPort(in.addr)
-	dcHost, dcPort, err := net.SplitHostPort(dcAddr)
+	dcHost, dcPort, err := net.SplitHostPort(b.dcAddr)
 	if err != nil {
 		return err
 	}
 	key := in.secret.Key
-	argv, err := proxyproc.Expand(p.Command, map[string]string{
+	vars := map[string]string{
 		"port":      port,
 		"addr":      in.addr,
 		"secret":    hex.EncodeToString(key[:]),
 		"secret_dd": load.Secret{Kind: load.DD, Key: key}.String(),
 		"secret_ee": load.Secret{Kind: load.EE, Key: key, Domain: in.secret.Domain}.String(),
 		"domain":    in.secret.Domain,
-		"dc_addr":   dcAddr,
+		"dc_addr":   b.dcAddr,
 		"dc_host":   dcHost,
 		"dc_port":   dcPort,
 		"workers":   strconv.Itoa(workers),
 		"dir":       in.dir,
-	})
+	}
+	if p.Middle {
+		meHost, mePort, err := net.SplitHostPort(b.meAddr)
+		if err != nil {
+			return err
+		}
+		secretPath, confPath, err := fakeme.WriteFiles(in.dir, b.meAddr, b.meSecret)
+		if err != nil {
+			return err
+		}
+		vars["proxy_secret"] = secretPath
+		vars["proxy_multi_conf"] = confPath
+		vars["me_addr"], vars["me_host"], vars["me_port"] = b.meAddr, meHost, mePort
+	}
+	argv, err := proxyproc.Expand(p.Command, vars)
 	if err != nil {
 		return err
 	}

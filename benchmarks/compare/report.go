@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/histogram"
 )
 
@@ -120,6 +121,9 @@ type Report struct {
 	Proxies []string  `json:"proxies"`
 	Notes   []string  `json:"notes,omitempty"`
 	Results []Result  `json:"results"`
+	// MiddleProxy has the fake middle proxy's counters at the end of the
+	// run, if a proxy ran in middle-proxy mode.
+	MiddleProxy *fakeme.Stats `json:"fake_middle_proxy,omitempty"`
 }
 
 // WriteJSON writes the report as indented JSON.

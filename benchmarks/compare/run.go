@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/load"
 	"github.com/mtproxy-go/mtproxy/benchmarks/procstat"
 	"github.com/mtproxy-go/mtproxy/benchmarks/proxyproc"
@@ -31,6 +34,14 @@ type Options struct {
 	// DCAddr is where the fake DC listens; proxies given by address must
 	// have all their DCs there. Zero means a random port of 127.0.0.1.
 	DCAddr string
+	// MEAddr is where the fake middle proxy listens, if a proxy has
+	// Middle; proxies given by address must have every DC there. Zero
+	// means a random port of 127.0.0.1.
+	MEAddr string
+	// MESecret is the proxy secret of the fake middle proxy, 32..256
+	// bytes; nil means a fresh one. Started proxies find it in
+	// {proxy_secret}; proxies given by address must have it.
+	MESecret []byte
 	// LogDir receives the output of started proxies, a file per scenario.
 	LogDir string
 	// Out receives progress lines; nil discards them.
@@ -81,7 +92,27 @@ func Run(ctx context.Context, plan Plan, proxies []Proxy, opts Options) (*Report
 	}
 	defer dc.Close()
 	r.dcAddr = dc.Addr()
-	r.printf("fake DC on %s; %d scenarios × %d secret kinds × %d proxies\n", r.dcAddr, len(plan.scenarios()), len(plan.Kinds), len(proxies))
+	r.printf("fake DC on %s", r.dcAddr)
+	if slices.ContainsFunc(proxies, func(p Proxy) bool { return p.Middle }) {
+		r.meSecret = opts.MESecret
+		if r.meSecret == nil {
+			r.meSecret = fakeme.NewSecret()
+		}
+		me, err := fakeme.Start(fakeme.Config{Secret: r.meSecret, Mode: fakeme.ReqResp, Addr: opts.MEAddr, Logf: func(format string, args ...any) {
+			r.printf("  "+format+"\n", args...)
+		}})
+		if err != nil {
+			return nil, err
+		}
+		defer me.Close()
+		defer func() {
+			st := me.Stats()
+			rep.MiddleProxy = &st
+		}()
+		r.me, r.meAddr = me, me.Addr()
+		r.printf(", fake middle proxy on %s", r.meAddr)
+	}
+	r.printf("; %d scenarios × %d secret kinds × %d proxies\n", len(plan.scenarios()), len(plan.Kinds), len(proxies))
 
 	for _, sc := range plan.scenarios() {
 		for _, kind := range plan.Kinds {
@@ -99,11 +130,12 @@ func Run(ctx context.Context, plan Plan, proxies []Proxy, opts Options) (*Report
 }
 
 type runner struct {
-	plan   Plan
-	opts   Options
-	out    *syncWriter
-	key    [16]byte
-	dcAddr string
+	plan Plan
+	opts Options
+	out  *syncWriter
+	key  [16]byte
+	backends
+	me *fakeme.Server // nil without a Middle proxy
 }
 
 func (r *runner) printf(format string, args ...any) { fmt.Fprintf(r.out, format, args...) }
@@ -116,17 +148,21 @@ func (r *runner) run(ctx context.Context, sc scenario, kind load.Kind, p Proxy) 
 		return res
 	}
 	r.printf("== %s, %v secret, %s\n", sc.name, kind, p.Name)
-	logPath := filepath.Join(r.opts.LogDir, fmt.Sprintf("%s-%s-%v.log", p.Name, sc.name, kind))
-	in, err := p.start(r.key, r.dcAddr, r.plan.Workers, logPath)
+	logPath := filepath.Join(r.opts.LogDir, fileName(fmt.Sprintf("%s-%s-%v.log", p.Name, sc.name, kind)))
+	in, err := p.start(r.key, &r.backends, r.plan.Workers, logPath)
 	if err != nil {
 		res.addError(1, err)
 		return res
 	}
 	secret := in.secret
 	secret.Kind = kind
-	t := load.Target{Addr: in.addr, Secret: secret}
+	t := load.Target{Addr: in.addr, Secret: secret, Middle: p.Middle}
 	if kind == load.Classic {
 		t.Framing = r.plan.Framing
+	}
+	var meBefore fakeme.Stats
+	if p.Middle {
+		meBefore = r.me.Stats()
 	}
 	m := measure{runner: r, res: &res, pid: in.pid, target: t}
 	switch sc.typ {
@@ -138,6 +174,17 @@ func (r *runner) run(ctx context.Context, sc scenario, kind load.Kind, p Proxy) 
 		m.storm(ctx, sc.conns)
 	case typeRR:
 		m.requestResponse(ctx, sc.conns)
+	}
+	if p.Middle {
+		// What the fake middle proxy refused is the proxy's fault too,
+		// even if no client noticed.
+		st := r.me.Stats()
+		if n := st.BadRequests - meBefore.BadRequests; n > 0 {
+			res.addError(n, fmt.Errorf("the fake middle proxy got %d bad requests", n))
+		}
+		if n := st.Errors + st.HandshakesFailed - meBefore.Errors - meBefore.HandshakesFailed; n > 0 {
+			res.addError(n, fmt.Errorf("the fake middle proxy failed %d RPC connections", n))
+		}
 	}
 	if err := in.stop(); err != nil {
 		res.addError(1, err)
@@ -319,6 +366,17 @@ func (m *measure) requestResponse(ctx context.Context, n int) {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// fileName replaces the characters of name that are awkward in a file
+// name, such as the blank in "mtproxy-go middle", with '_'.
+func fileName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
+			return r
+		}
+		return '_'
+	}, name)
+}
 
 // summary is the one-line outcome of a run.
 func summary(r Result) string {

@@ -30,6 +30,12 @@
 // RPC_SIMPLE_ACK carrying QuickAckToken(payload) (§6.8, §6.9, §3.2); the
 // quick-ack bit itself is not passed to the server, which might not accept
 // it (gotd's intermediate codec refuses such a length).
+//
+// In ReqResp mode each RPC_PROXY_REQ payload is one fakedc.Request, as the
+// load generator (package load) sends them: it is checked byte for byte
+// and answered with the reply fakedc's ReqResp mode would send, in one
+// RPC_PROXY_ANS or, with Config.ReplyChunk, several. A reply's delay holds
+// back only its own client; each client's replies keep request order.
 package fakeme
 
 import (
@@ -76,9 +82,15 @@ const (
 	// real MTProto session runs through the proxy (see the package
 	// comment). The connections are read by a goroutine each.
 	Forward
+	// ReqResp answers each request of the load generator (a
+	// fakedc.Request in the payload) as fakedc's ReqResp mode does: after
+	// ReplyDelay, ReplySize bytes of the request id and its pattern. A
+	// payload that is not a valid request gets RPC_CLOSE_EXT for its id
+	// and is counted in Stats.BadRequests.
+	ReqResp
 )
 
-var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source", Forward: "forward"}
+var modeNames = []string{Echo: "echo", Sink: "sink", Source: "source", Forward: "forward", ReqResp: "reqresp"}
 
 // ParseMode returns the mode named by String.
 func ParseMode(name string) (Mode, error) {
@@ -107,6 +119,11 @@ type Config struct {
 	// ForwardAddr is the MTProto server Forward connects to, host:port;
 	// it must speak the intermediate transport (protocol.md §3.2).
 	ForwardAddr string
+	// ReplyChunk, if positive, splits ReqResp's replies into RPC_PROXY_ANS
+	// frames of at most ReplyChunk payload bytes, a multiple of 4; the
+	// client then gets each reply in several transport frames. Zero sends
+	// each reply whole.
+	ReplyChunk int
 	// PID is the sender PID of the handshake answer; the zero value means
 	// 127.0.0.1, the listening port, the process id and the start time.
 	PID rpc.PID
@@ -142,9 +159,12 @@ type Stats struct {
 	// Forward only.
 	ForwardConns  int64 // connections opened to Config.ForwardAddr
 	ForwardFailed int64 // dials to Config.ForwardAddr that failed
-	CloseExts     int64 // RPC_CLOSE_EXT sent
+	CloseExts     int64 // RPC_CLOSE_EXT sent (also by ReqResp, for bad requests)
 	QuickAcks     int64 // RPC_SIMPLE_ACK sent
 	Dropped       int64 // RPC_PROXY_REQ not delivered to the MTProto server
+
+	// ReqResp only.
+	BadRequests int64 // RPC_PROXY_REQ whose payload was not a valid request
 }
 
 // Server is a running fake middle proxy.
@@ -168,6 +188,8 @@ type Server struct {
 	nconns, hsOK, hsFailed, crc32c, requests, bytesIn, answers, bytesOut, pings, closes, errs atomic.Int64
 
 	fwdConns, fwdFailed, closeExts, quickAcks, dropped atomic.Int64
+
+	badRequests atomic.Int64
 }
 
 // Start listens on Config.Addr and serves connections until Close.
@@ -176,7 +198,7 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Mode < Echo || cfg.Mode > Forward {
+	if cfg.Mode < Echo || cfg.Mode > ReqResp {
 		return nil, fmt.Errorf("fakeme: unknown mode %d", int(cfg.Mode))
 	}
 	if cfg.Mode == Forward && cfg.ForwardAddr == "" {
@@ -187,6 +209,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.SourceChunk < 4 || cfg.SourceChunk%4 != 0 || cfg.SourceChunk > rpc.MaxFrameLen/2 {
 		return nil, fmt.Errorf("fakeme: source chunk %d is not a positive multiple of 4", cfg.SourceChunk)
+	}
+	if cfg.ReplyChunk < 0 || cfg.ReplyChunk%4 != 0 {
+		return nil, fmt.Errorf("fakeme: reply chunk %d is not a multiple of 4", cfg.ReplyChunk)
 	}
 	cfg.SourceBytes &^= 3
 	if cfg.HandshakeTimeout <= 0 {
@@ -249,6 +274,7 @@ func (s *Server) Stats() Stats {
 		CloseExts:        s.closeExts.Load(),
 		QuickAcks:        s.quickAcks.Load(),
 		Dropped:          s.dropped.Load(),
+		BadRequests:      s.badRequests.Load(),
 	}
 }
 
@@ -326,6 +352,7 @@ func (s *Server) serve(c *conn) {
 		// goroutines; closing the RPC connection first unblocks those
 		// writing to it.
 		c.abort()
+		c.stopDelay()
 		c.fwg.Wait()
 	}()
 	nc := c.nc
@@ -377,6 +404,11 @@ type conn struct {
 	aborted bool // no more connections: the RPC connection is done
 	fwg     sync.WaitGroup
 	fbuf    []byte // scratch for the frames written to the MTProto server
+
+	// ReqResp: the delayed replies, nil until the first one, and scratch
+	// for the others; used by the connection's goroutine.
+	delay *delayer
+	rrbuf []byte
 }
 
 // next returns the next frame body from the peer.
@@ -652,6 +684,8 @@ func (c *conn) loop() error {
 				}
 			case Forward:
 				err = c.forward(&r, payload)
+			case ReqResp:
+				err = c.reqResp(&r, payload)
 			}
 			if err != nil {
 				return err

@@ -18,10 +18,19 @@ import (
 )
 
 // pingSize is the payload of the round trip that confirms a new connection,
-// each way.
-const pingSize = 32
+// each way: MinMiddleSize, so that the same ping serves both modes.
+const pingSize = MinMiddleSize
 
-// Target is an MTProxy whose DCs lead to a fakedc server in ReqResp mode.
+// MinMiddleSize is the smallest request a proxy in middle-proxy mode
+// forwards: the official's rule (protocol.md §6.7) passes a packet with a
+// non-zero auth_key_id (its first 8 bytes) only if it has at least 56
+// bytes, a multiple of 4. Request ids, the first 8 bytes of every request,
+// are never zero.
+const MinMiddleSize = 56
+
+// Target is an MTProxy whose DCs lead to a fakedc server in ReqResp mode,
+// or, in middle-proxy mode, whose middle proxies are fakeme servers in
+// ReqResp mode.
 type Target struct {
 	Addr   string // host:port of the proxy; the host must be a loopback IP
 	Secret Secret
@@ -30,6 +39,13 @@ type Target struct {
 	Framing framing.Framing
 	DC      int16         // announced DC; zero means 2
 	Timeout time.Duration // bound on a dial and its first round trip; zero means 10s
+	// Middle is set for a proxy in middle-proxy mode. Requests must then
+	// look like encrypted MTProto packets to be forwarded: Send refuses
+	// payloads shorter than MinMiddleSize or not a multiple of 4. A reply
+	// may arrive in several frames (a middle proxy may split it into
+	// several answers, fakeme.Config.ReplyChunk), each a multiple of 4
+	// bytes with 0..3 bytes of padding for padded clients.
+	Middle bool
 }
 
 // Check validates t; Dial does too, but a run checks once up front.
@@ -113,7 +129,7 @@ func (t Target) handshake(ctx context.Context, tcp net.Conn, dc int16, n uint32)
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{raw: raw, r: bufio.NewReaderSize(raw, 4096), f: f, id: uint64(n) << 32}
+	c := &Conn{raw: raw, r: bufio.NewReaderSize(raw, 4096), f: f, id: uint64(n) << 32, middle: t.Middle}
 	deadline, _ := ctx.Deadline()
 	c.raw.SetDeadline(deadline)
 	if _, _, err := c.RoundTrip(pingSize, pingSize, 0); err != nil {
@@ -126,12 +142,15 @@ func (t Target) handshake(ctx context.Context, tcp net.Conn, dc int16, n uint32)
 // fakedc requests and checks the replies. Send and Recv may run
 // concurrently with each other, but not with themselves.
 type Conn struct {
-	raw  *tgclient.RawConn
-	r    *bufio.Reader
-	f    framing.Framing
-	id   uint64 // connection number << 32; the low half counts requests
-	wbuf []byte
-	rbuf []byte
+	raw *tgclient.RawConn
+	r   *bufio.Reader
+	f   framing.Framing
+	id  uint64 // connection number << 32; the low half counts requests
+	// middle: requests must pass a middle-proxy mode proxy, and replies
+	// may come in pieces (Target.Middle).
+	middle bool
+	wbuf   []byte
+	rbuf   []byte
 }
 
 // Send writes one request with a payload of size bytes that asks for a
@@ -139,6 +158,9 @@ type Conn struct {
 // written. Padded intermediate gets 0..15 bytes of random padding, as tdlib
 // sends.
 func (c *Conn) Send(size, reply int, delay time.Duration) (fakedc.Request, int, error) {
+	if c.middle && (size < MinMiddleSize || size%4 != 0) {
+		return fakedc.Request{}, 0, fmt.Errorf("load: a request of %d bytes would not pass a proxy in middle-proxy mode (want a multiple of 4, at least %d)", size, MinMiddleSize)
+	}
 	c.id++
 	q := fakedc.Request{ID: c.id, ReplySize: reply, ReplyDelay: delay}
 	pad := 0
@@ -163,6 +185,9 @@ func (c *Conn) Send(size, reply int, delay time.Duration) (fakedc.Request, int, 
 // Recv reads the reply to q, checks every payload byte, and returns the
 // number of frame bytes read.
 func (c *Conn) Recv(q fakedc.Request) (int, error) {
+	if c.middle {
+		return c.recvPieces(q)
+	}
 	n, quickAck, err := c.f.ReadHeader(c.r)
 	if err != nil {
 		return 0, noEOF(err)
@@ -178,6 +203,40 @@ func (c *Conn) Recv(q fakedc.Request) (int, error) {
 		return 0, noEOF(err)
 	}
 	return c.f.HeaderLen(n) + n, fakedc.CheckReply(body, q.ID, q.ReplySize, c.f)
+}
+
+// recvPieces is Recv for middle-proxy mode: the reply may come in several
+// frames, each a multiple of 4 bytes, with 0..3 bytes of padding in padded
+// intermediate (which the proxy adds to every frame it sends, as the
+// official does).
+func (c *Conn) recvPieces(q fakedc.Request) (int, error) {
+	maxPad := 0
+	if c.f == framing.Padded {
+		maxPad = 3
+	}
+	if cap(c.rbuf) < q.ReplySize+maxPad {
+		c.rbuf = make([]byte, q.ReplySize+maxPad)
+	}
+	frames, got := 0, 0
+	for got < q.ReplySize {
+		n, quickAck, err := c.f.ReadHeader(c.r)
+		if err != nil {
+			return frames, noEOF(err)
+		}
+		if quickAck {
+			return frames, fmt.Errorf("load: reply to %#x: quick-ack bit set", q.ID)
+		}
+		data := n &^ 3
+		if n-data > maxPad || data == 0 || data > q.ReplySize-got {
+			return frames, fmt.Errorf("load: reply to %#x: a frame of %d bytes after %d of %d (%v)", q.ID, n, got, q.ReplySize, c.f)
+		}
+		if _, err := io.ReadFull(c.r, c.rbuf[got:got+n]); err != nil {
+			return frames, noEOF(err)
+		}
+		frames += c.f.HeaderLen(n) + n
+		got += data
+	}
+	return frames, fakedc.CheckReply(c.rbuf[:got], q.ID, q.ReplySize, framing.Intermediate)
 }
 
 // RoundTrip sends one request and reads its reply; it returns the frame

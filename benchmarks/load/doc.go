@@ -1,6 +1,7 @@
 // Package load is a load generator for MTProxy servers: any proxy, in
 // direct mode, whose DCs lead to a fakedc server in ReqResp mode on
-// loopback.
+// loopback, or in middle-proxy mode (Target.Middle), whose middle proxies
+// are fakeme servers in ReqResp mode.
 //
 // Clients use classic, dd or ee (fake TLS) secrets. Every request carries
 // verifiable pattern bytes and every reply is checked byte for byte against

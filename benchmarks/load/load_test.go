@@ -24,6 +24,7 @@ var (
 	proxyAddr string // our proxy, built and started by TestMain
 	frontAddr string // a fake-TLS front before it, for ee clients
 	dc        *fakedc.Server
+	bin       string // our proxy, built by TestMain
 )
 
 func TestMain(m *testing.M) {
@@ -41,7 +42,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := proxytest.Build(dir)
+	bin, err = proxytest.Build(dir)
 	if err != nil {
 		return 0, err
 	}

@@ -22,11 +22,16 @@ started for every scenario from a command template, or already running:
 
   -proxy 'name=ours;cmd=bin/mtproxy -H {port} --address 127.0.0.1 -S {secret} -M {workers} --dc 1={dc_addr} ...'
   -proxy 'name=theirs;kinds=classic,dd,ee;addr=127.0.0.1:8443;pid=1234;secret=dd00...'
+  -proxy 'name=ours middle;backend=middle;cmd=bin/mtproxy ... --aes-pwd {proxy_secret} {proxy_multi_conf}'
 
 Placeholders: {port} {addr} {secret} {secret_dd} {secret_ee} {domain}
-{dc_addr} {dc_host} {dc_port} {workers} {dir}. kinds= lists the secret
-kinds a proxy serves (default classic,dd); others are skipped for it.
-A running proxy must have all its DCs at -dc-listen.`, stderr)
+{dc_addr} {dc_host} {dc_port} {workers} {dir}, and for backend=middle
+{proxy_secret} {proxy_multi_conf} {me_addr} {me_host} {me_port}. kinds=
+lists the secret kinds a proxy serves (default classic,dd); others are
+skipped for it. backend=middle runs the proxy in middle-proxy mode against
+a fake middle proxy in this process. A running proxy must have all its DCs
+at -dc-listen, or in middle-proxy mode at -me-listen with the proxy secret
+of -me-secret-file.`, stderr)
 	var proxies stringList
 	fs.Var(&proxies, "proxy", "a proxy `spec`, repeatable (see above)")
 	d := compare.DefaultPlan()
@@ -50,6 +55,8 @@ A running proxy must have all its DCs at -dc-listen.`, stderr)
 	workers := fs.Int("workers", d.Workers, "the {workers} placeholder")
 	only := fs.String("only", "", "run only scenarios whose names start with one of these comma-separated `prefixes`")
 	dcListen := fs.String("dc-listen", "127.0.0.1:0", "fake DC `address`")
+	meListen := fs.String("me-listen", "127.0.0.1:0", "fake middle proxy `address` (with a backend=middle proxy)")
+	meSecret := fs.String("me-secret-file", "", "the fake middle proxy's proxy-secret `file`, written if it does not exist; default a fresh secret")
 	out := fs.String("out", "benchmarks/results", "output `directory`")
 	timeout := fs.Duration("timeout", time.Hour, "bound on the whole run")
 	if err := parse(fs, args); err != nil {
@@ -87,9 +94,16 @@ A running proxy must have all its DCs at -dc-listen.`, stderr)
 		return usageError{fmt.Errorf("no -proxy given")}
 	}
 
+	opts := compare.Options{DCAddr: *dcListen, MEAddr: *meListen, LogDir: filepath.Join(*out, "logs"), Out: stdout}
+	if *meSecret != "" {
+		if opts.MESecret, _, err = loadSecret(*meSecret); err != nil {
+			return err
+		}
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	rep, runErr := compare.Run(ctx, plan, ps, compare.Options{DCAddr: *dcListen, LogDir: filepath.Join(*out, "logs"), Out: stdout})
+	rep, runErr := compare.Run(ctx, plan, ps, opts)
 	if rep == nil {
 		return runErr
 	}

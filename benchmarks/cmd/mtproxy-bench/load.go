@@ -13,8 +13,9 @@ import (
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("load", `Puts load on one MTProxy on loopback whose DCs all lead to
-'mtproxy-bench fakedc -mode reqresp'. Every reply is checked byte for byte.
-Modes:
+'mtproxy-bench fakedc -mode reqresp', or, with -middle, on one in
+middle-proxy mode whose middle proxies are 'mtproxy-bench fakeme -mode
+reqresp'. Every reply is checked byte for byte. Modes:
   bulk   each connection streams -up-byte requests answered with -down bytes
   rr     each connection sends -req-rate requests per second; latency histogram
   idle   open the connections, hold them for -duration, check them, close
@@ -37,6 +38,7 @@ Modes:
 	delay := fs.Duration("delay", 0, "rr: how long the fake DC waits before each reply")
 	reqRate := fs.Float64("req-rate", 10, "rr: requests per second per connection; 0 for back to back")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on each dial and its first round trip")
+	middle := fs.Bool("middle", false, "the proxy is in middle-proxy mode: requests of at least 56 bytes, replies possibly in pieces")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,7 +53,7 @@ Modes:
 	if err != nil {
 		return usageError{err}
 	}
-	t := load.Target{Addr: *addr, Secret: sec, DC: int16(*dc), Timeout: *timeout}
+	t := load.Target{Addr: *addr, Secret: sec, DC: int16(*dc), Timeout: *timeout, Middle: *middle}
 	if sec.Kind == load.Classic {
 		t.Framing = f
 	}

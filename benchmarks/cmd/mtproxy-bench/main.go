@@ -24,6 +24,7 @@ var commands = []struct {
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }{
 	{"fakedc", "run a fake Telegram DC on loopback", runFakeDC},
+	{"fakeme", "run a fake Telegram middle proxy on loopback", runFakeME},
 	{"load", "put load on one proxy whose DCs lead to a fake DC", runLoad},
 	{"compare", "run the scenario matrix against several proxies and report", runCompare},
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
+	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/internal/proxytest"
 	"github.com/mtproxy-go/mtproxy/benchmarks/proxyproc"
 )
@@ -35,6 +36,10 @@ func TestUsage(t *testing.T) {
 		{"load", "-secret", "00112233445566778899aabbccddeeff", "-dc", "70000"},
 		{"fakedc", "-mode", "mtproto"},
 		{"fakedc", "extra"},
+		{"fakeme", "-mode", "mtproto"},
+		{"fakeme", "-mode", "forward"},
+		{"fakeme", "-mode", "reqresp", "-forward", "127.0.0.1:1"},
+		{"fakeme", "-stats", "0"},
 		{"load", "-h"},
 	} {
 		if code, out := runCmd(args...); code != 2 {
@@ -51,6 +56,90 @@ func TestFakeDC(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "fake DC (echo) on 127.0.0.1:") || !strings.Contains(out, "Accepted:0") {
 		t.Errorf("exit %d\n%s", code, out)
 	}
+}
+
+func TestFakeME(t *testing.T) {
+	dir := t.TempDir()
+	secret, conf := filepath.Join(dir, "proxy-secret"), filepath.Join(dir, "proxy-multi.conf")
+	code, out := runCmd("fakeme", "-addr", "127.0.0.1:0", "-mode", "reqresp", "-secret-file", secret, "-conf", conf,
+		"-duration", "300ms", "-stats", "100ms")
+	if code != 0 || !strings.Contains(out, "fake middle proxy (reqresp) on 127.0.0.1:") || !strings.Contains(out, "wrote a fresh proxy secret") ||
+		!strings.Contains(out, "HandshakesOK:0") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	b, err := os.ReadFile(secret)
+	if err != nil || len(b) != 128 {
+		t.Fatalf("proxy secret: %d bytes, %v", len(b), err)
+	}
+	if c, err := os.ReadFile(conf); err != nil || !strings.Contains(string(c), "proxy_for 2 127.0.0.1:") || !strings.Contains(string(c), "default 2;") {
+		t.Errorf("proxy-multi.conf %q, %v", c, err)
+	}
+	// The second time the secret is read, not written; a bad one is refused.
+	if code, out := runCmd("fakeme", "-addr", "127.0.0.1:0", "-secret-file", secret, "-duration", "10ms"); code != 0 || strings.Contains(out, "wrote") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	if b2, _ := os.ReadFile(secret); string(b2) != string(b) {
+		t.Error("the proxy secret changed")
+	}
+	short := filepath.Join(dir, "short")
+	os.WriteFile(short, []byte("short"), 0o600)
+	if code, out := runCmd("fakeme", "-addr", "127.0.0.1:0", "-secret-file", short, "-duration", "10ms"); code != 1 {
+		t.Errorf("short secret: exit %d\n%s", code, out)
+	}
+	if code, out := runCmd("fakeme", "-addr", "192.0.2.1:8888", "-secret-file", secret); code != 1 || !strings.Contains(out, "loopback") {
+		t.Errorf("fakeme off loopback: exit %d\n%s", code, out)
+	}
+}
+
+// TestLoadMiddle runs the load command with -middle against our proxy in
+// middle-proxy mode before a fake middle proxy in ReqResp mode.
+func TestLoadMiddle(t *testing.T) {
+	secret := fakeme.NewSecret()
+	me, err := fakeme.Start(fakeme.Config{Secret: secret, Mode: fakeme.ReqResp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer me.Close()
+	secretPath, confPath, err := fakeme.WriteFiles(t.TempDir(), me.Addr(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "00112233445566778899aabbccddeeff"
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	argv, err := proxyproc.Expand(proxytest.MiddleTemplate(bin), map[string]string{
+		"port": fmt.Sprint(port), "secret": key, "workers": "1", "proxy_secret": secretPath, "proxy_multi_conf": confPath,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := proxyproc.Start(argv, nil, addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	code, out := runCmd("load", "-addr", addr, "-secret", "dd"+key, "-middle", "-mode", "rr", "-conns", "3", "-duration", "200ms")
+	if code != 0 || !strings.Contains(out, "latency: p50") {
+		t.Errorf("load -middle: exit %d\n%s", code, out)
+	}
+	if st := me.Stats(); st.Requests < 3 || st.BadRequests != 0 {
+		t.Errorf("fake middle proxy: %+v", st)
+	}
+	// A request below 56 bytes would be dropped by the proxy: load
+	// refuses to send it.
+	code, out = runCmd("load", "-addr", addr, "-secret", "dd"+key, "-middle", "-mode", "rr", "-req", "20", "-conns", "1", "-duration", "100ms")
+	if code != 1 || !strings.Contains(out, "middle-proxy mode") {
+		t.Errorf("load -middle -req 20: exit %d\n%s", code, out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	port, err := proxyproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 // TestLoad runs every mode of the load command against our proxy.

@@ -28,6 +28,17 @@ func Template(bin string) string {
 		" --dc 1={dc_addr} --dc 2={dc_addr} --dc 3={dc_addr} --dc 4={dc_addr} --dc 5={dc_addr}"
 }
 
+// Tag is the ad tag of MiddleTemplate.
+const Tag = "0123456789abcdeffedcba9876543210"
+
+// MiddleTemplate is the command template that runs the proxy at bin in
+// middle-proxy mode, with the ad tag Tag, on the files of
+// fakeme.WriteFiles ({proxy_secret} and {proxy_multi_conf}).
+func MiddleTemplate(bin string) string {
+	return bin + " -H {port} --address 127.0.0.1 -S {secret} -M {workers} -P " + Tag +
+		" --aes-pwd {proxy_secret} {proxy_multi_conf}"
+}
+
 // Main is a TestMain for packages whose tests only need the binary: it
 // builds the proxy into a temporary directory, stores its path in bin, runs
 // the tests and exits.
