@@ -483,3 +483,31 @@ func TestMiddleBadChecksum(t *testing.T) {
 		t.Errorf("counters %+v, want one connection lost with its client, and a second one", st)
 	}
 }
+
+// TestMiddleRecoversFast: once the middle proxy is back, a new client is
+// served within a second even though the back-off has grown: a waiting
+// client brings the reconnect forward.
+func TestMiddleRecoversFast(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	addr := me.Addr()
+	p := startMiddleProxy(t, addr, server.Config{Loops: 1, DialTimeout: 3 * time.Second,
+		Middle: &server.MiddleConfig{ConnsPerTarget: 1, ReconnectDelay: 5 * time.Second}})
+	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoOnce(t, c, framing.Intermediate); err != nil {
+		t.Fatal(err)
+	}
+	me.Close()
+	expectClosed(t, c, 5*time.Second)
+	time.Sleep(300 * time.Millisecond) // the first reconnect fails; the next is 5 s away
+	startMe(t, fakeme.Config{Mode: fakeme.Echo, Addr: addr})
+	back := time.Now()
+	c = dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoOnce(t, c, framing.Intermediate); err != nil {
+		t.Fatal(err)
+	}
+	if e := time.Since(back); e > time.Second {
+		t.Errorf("served %v after the middle proxy came back", e)
+	}
+}

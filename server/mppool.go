@@ -189,6 +189,29 @@ func (p *mpPool) serveWaiting() {
 func (p *mpPool) wait(s *session) {
 	s.mp.since, s.mp.waiting = p.m.l.now, true
 	p.waiting = append(p.waiting, s)
+	p.hurry()
+}
+
+// minRetryGap bounds how often a waiting client may bring a reconnect
+// forward.
+const minRetryGap = 200 * time.Millisecond
+
+// hurry reconnects now the connections that wait out a back-off, when no
+// connection is on its way: a client is waiting, and the middle proxy may
+// be back already. The back-off still spaces attempts while no client
+// comes.
+func (p *mpPool) hurry() {
+	for _, c := range p.conns {
+		if c.state == mpDialing || c.state == mpHandshake {
+			return
+		}
+	}
+	now := time.Now()
+	for _, c := range p.conns {
+		if c.state == mpIdle && !c.retiring && now.Sub(c.attempt) >= minRetryGap {
+			c.connect()
+		}
+	}
 }
 
 // unwait takes s off the queue; it is dropped from the slice when it
@@ -228,8 +251,9 @@ type mpConn struct {
 	state    mpState
 	retiring bool // its target left the config: closes with its last client
 	deadline time.Time
-	failures int   // failed attempts in a row, for the back-off
-	err      error // why the connection is being closed
+	failures int       // failed attempts in a row, for the back-off
+	attempt  time.Time // start of the last connection attempt
+	err      error     // why the connection is being closed
 	clients  []*session
 	// ready is set by the Handler during Feed; the waiting clients are
 	// bound after Feed returns, as frames for them may not be appended
@@ -239,7 +263,10 @@ type mpConn struct {
 
 func (c *mpConn) loop() *loop      { return c.pool.m.l }
 func (c *mpConn) log() *zap.Logger { return c.loop().srv.log }
-func (c *mpConn) connect()         { c.state = mpDialing; c.loop().dial(c, c.target) }
+func (c *mpConn) connect() {
+	c.state, c.attempt = mpDialing, time.Now()
+	c.loop().dial(c, c.target)
+}
 func (c *mpConn) Run(context.Context) error {
 	if c.state == mpIdle && !c.retiring {
 		c.connect()
