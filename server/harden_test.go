@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,15 +17,6 @@ import (
 	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
 	"github.com/mtproxy-go/mtproxy/server"
 )
-
-// soak returns n in the test suite and n·MTPROXY_SOAK in `make soak`, so
-// the same tests run short in CI and long by hand.
-func soak(n int) int {
-	if k, err := strconv.Atoi(os.Getenv("MTPROXY_SOAK")); err == nil && k > 1 {
-		return n * k
-	}
-	return n
-}
 
 // heapInUse returns the live heap after a collection.
 func heapInUse() uint64 {
@@ -83,7 +72,7 @@ func TestSlowloris(t *testing.T) {
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
 	p := startProxy(t, d.Addr(), server.Config{Loops: 2, HandshakeTimeout: time.Second})
 	check := baseline(t, p, warmEcho(t, p.addr))
-	n := soak(1000)
+	n := 1000
 	conns := make([]net.Conn, 0, n)
 	for range n {
 		c, err := net.Dial("tcp", p.addr)
@@ -129,7 +118,7 @@ func TestFloodGarbage(t *testing.T) {
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
 	p := startProxy(t, d.Addr(), server.Config{Loops: 2, HandshakeTimeout: time.Second})
 	check := baseline(t, p, warmEcho(t, p.addr))
-	n := soak(2000)
+	n := 2000
 	parallel(t, n, 64, func(i int) error {
 		c, err := net.Dial("tcp", p.addr)
 		if err != nil {
@@ -152,7 +141,7 @@ func TestFloodHandshakeReset(t *testing.T) {
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
 	p := startProxy(t, d.Addr(), server.Config{Loops: 2})
 	check := baseline(t, p, warmEcho(t, p.addr))
-	n := soak(2000)
+	n := 2000
 	parallel(t, n, 64, func(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -170,12 +159,13 @@ func TestFloodHandshakeReset(t *testing.T) {
 }
 
 // TestShortConnections: many short sessions, each with a verified round
-// trip: no byte lost, nothing left behind. `make soak` runs a million.
+// trip: no byte lost, nothing left behind. `make soak` runs these
+// scenarios at full size against the binary (benchmarks/soak).
 func TestShortConnections(t *testing.T) {
 	d := startFakeDC(t, fakedc.Config{Mode: fakedc.Echo})
 	p := startProxy(t, d.Addr(), server.Config{Loops: 2})
 	check := baseline(t, p, warmEcho(t, p.addr))
-	n := soak(3000)
+	n := 3000
 	var bytes atomic.Int64
 	start := time.Now()
 	parallel(t, n, 32, func(i int) error {
