@@ -3,6 +3,7 @@
 GO       ?= go
 ARGS     ?=
 FUZZTIME ?= 30s
+FUZZKEEP ?= 20
 PKGS     := ./...
 
 .PHONY: build run test bench bench-cipher fuzz lint clean
@@ -46,12 +47,23 @@ bench-go:
 bench-cipher:
 	$(GO) -C cipher test -run='^TestBenchTable$$' -count=1 -benchtime=100ms -args -benchtable
 
-# Runs every fuzz target for FUZZTIME each.
+# Runs every fuzz target for FUZZTIME each, then keeps up to FUZZKEEP of
+# the inputs it found interesting (the smallest) under the package's
+# testdata/fuzz, where every later go test runs them as seeds.
 fuzz:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	@set -e; cache=$$($(GO) env GOCACHE)/fuzz; \
+	for pkg in $$($(GO) list $(PKGS)); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$target"; \
 			$(GO) test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) $$pkg; \
+			found=$$cache/$$pkg/$$target; \
+			if [ -d "$$found" ]; then \
+				mkdir -p "$$dir/testdata/fuzz/$$target"; \
+				for f in $$(ls -Sr "$$found" | head -n $(FUZZKEEP)); do \
+					cp -n "$$found/$$f" "$$dir/testdata/fuzz/$$target/"; \
+				done; \
+			fi; \
 		done; \
 	done
 
