@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +22,13 @@ import (
 const key = "00112233445566778899aabbccddeeff"
 
 func TestParseFlagsOfficialNames(t *testing.T) {
-	o, err := parseFlags([]string{
+	o, err := loadOptions("run", []string{
 		"-H", "443,8443", "-S", key, "--mtproto-secret", "dd" + key,
 		"-S", "ee" + key + "6578616d706c652e636f6d",
 		"-M", "3", "-C", "1000", "-u", "nobody", "--address", "127.0.0.1", "-p", "8888",
 		"--dc", "2=127.0.0.1:9999", "--dc=-2=[::1]:9998", "-vv", "--log-format", "json",
 		"--idle-timeout", "1m",
-	}, io.Discard)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestParseFlagsOfficialNames(t *testing.T) {
 }
 
 func TestParseFlagsDefaults(t *testing.T) {
-	o, err := parseFlags(nil, io.Discard)
+	o, err := loadOptions("run", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"--no-such-flag"}, "not defined"},
 		{strings.Fields(strings.Repeat("-S "+key+" ", 17)), "at most 16"},
 	} {
-		_, err := parseFlags(tc.args, io.Discard)
+		_, err := loadOptions("run", tc.args)
 		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err %v, want a usage error containing %q", tc.args, err, tc.want)
 		}
@@ -92,13 +93,13 @@ func TestBadCommandLines(t *testing.T) {
 
 func TestRunExitsTwoOnBadFlags(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run([]string{"-S", "nothex"}, &stderr); code != 2 {
+	if code := run([]string{"-S", "nothex"}, io.Discard, &stderr); code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
 	if !strings.Contains(stderr.String(), "mtproxy: ") {
 		t.Fatalf("no error message: %q", stderr.String())
 	}
-	if code := run([]string{"-h"}, io.Discard); code != 2 {
+	if code := run([]string{"-h"}, io.Discard, io.Discard); code != 2 {
 		t.Fatalf("-h: exit %d, want 2", code)
 	}
 }
@@ -111,7 +112,7 @@ func TestExpandShortFlags(t *testing.T) {
 }
 
 func TestServerConfig(t *testing.T) {
-	o, err := parseFlags([]string{"-H", "1443", "-S", key, "--address", "127.0.0.1", "--dc", "2=127.0.0.1:9"}, io.Discard)
+	o, err := loadOptions("run", []string{"-H", "1443", "-S", key, "--address", "127.0.0.1", "--dc", "2=127.0.0.1:9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestServerConfig(t *testing.T) {
 // override is read once at process start.
 func TestBadCipherOverrideRefusesStart(t *testing.T) {
 	if os.Getenv("MTPROXY_TEST_CHILD") == "1" {
-		os.Exit(run([]string{"-H", "1"}, os.Stderr))
+		os.Exit(run([]string{"-H", "1"}, os.Stdout, os.Stderr))
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBadCipherOverrideRefusesStart$")
 	cmd.Env = append(os.Environ(), "MTPROXY_TEST_CHILD=1", "MTPROXY_CIPHER=fastest")
@@ -149,7 +150,7 @@ func TestBadCipherOverrideRefusesStart(t *testing.T) {
 }
 
 func TestFakeTLSFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-S", key, "-D", "example.com", "--domain", "cdn.example.org", "--allow-classic"}, io.Discard)
+	o, err := loadOptions("run", []string{"-S", key, "-D", "example.com", "--domain", "cdn.example.org", "--allow-classic"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestFakeTLSFlags(t *testing.T) {
 	if len(cfg.Domains) != 2 || cfg.FrontingAddr != "example.com:443" || cfg.Replay == nil || !cfg.AllowClassic {
 		t.Fatalf("server config %+v", cfg)
 	}
-	o, err = parseFlags([]string{"-D", "example.com", "--fronting", "127.0.0.1:8443"}, io.Discard)
+	o, err = loadOptions("run", []string{"-D", "example.com", "--fronting", "127.0.0.1:8443"})
 	if err != nil || o.fronting != "127.0.0.1:8443" {
 		t.Fatalf("--fronting: %v, %+v", err, o)
 	}
@@ -172,7 +173,7 @@ func TestFakeTLSFlags(t *testing.T) {
 		{"-D", "example.com", "--fronting", "nohostport"},
 		{"-D", "example.com", "--replay-cache-size", "0"},
 	} {
-		if _, err := parseFlags(bad, io.Discard); err == nil || !errors.Is(err, errUsage) {
+		if _, err := loadOptions("run", bad); err == nil || !errors.Is(err, errUsage) {
 			t.Errorf("%q: err %v, want a usage error", bad, err)
 		}
 	}
@@ -182,8 +183,8 @@ func TestFakeTLSFlags(t *testing.T) {
 // proxy-multi.conf argument included, turns middle-proxy mode on.
 func TestMiddleProxyFlags(t *testing.T) {
 	tag := "0123456789abcdef0123456789abcdef"
-	o, err := parseFlags([]string{"-u", "nobody", "-H", "443", "-S", key, "--aes-pwd", "proxy-secret", "proxy-multi.conf",
-		"-M", "2", "-P", tag, "--nat-info", "10.0.0.5:203.0.113.7"}, io.Discard)
+	o, err := loadOptions("run", []string{"-u", "nobody", "-H", "443", "-S", key, "--aes-pwd", "proxy-secret", "proxy-multi.conf",
+		"-M", "2", "-P", tag, "--nat-info", "10.0.0.5:203.0.113.7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +196,11 @@ func TestMiddleProxyFlags(t *testing.T) {
 		t.Fatalf("nat %v", o.nat)
 	}
 	for _, args := range [][]string{{"--middle-proxy"}, {"-P", tag}, {"--aes-pwd", "s"}, {"x.conf"}} {
-		if o, err := parseFlags(args, io.Discard); err != nil || !o.middle {
+		if o, err := loadOptions("run", args); err != nil || !o.middle {
 			t.Errorf("%q: middle %v, err %v", args, o != nil && o.middle, err)
 		}
 	}
-	if o, _ := parseFlags(nil, io.Discard); o.middle {
+	if o, _ := loadOptions("run", nil); o.middle {
 		t.Error("middle-proxy mode without asking")
 	}
 }
@@ -226,11 +227,92 @@ func TestMiddleProxyConfigErrors(t *testing.T) {
 		{[]string{"-H", "1", "--aes-pwd", write("short", "x"), write("ok.conf", "proxy_for 2 127.0.0.1:1;")}, "proxy secret of 1 bytes"},
 	} {
 		var stderr bytes.Buffer
-		if code := run(tc.args, &stderr); code != 1 {
+		if code := run(tc.args, io.Discard, &stderr); code != 1 {
 			t.Errorf("%q: exit %d, want 1", tc.args, code)
 		}
 		if !strings.Contains(stderr.String(), tc.want) || !strings.Contains(stderr.String(), "middle-proxy configuration") {
 			t.Errorf("%q: log lacks %q:\n%s", tc.args, tc.want, stderr.String())
 		}
+	}
+}
+
+func TestNewFlags(t *testing.T) {
+	o, err := loadOptions("run", []string{"--http-stats", "-p", "8888", "--drain-timeout", "0s", "-l", "/var/log/m.log", "-6",
+		"--proxy-multi-conf", "/etc/p.conf", "--verbosity=3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.httpStats || o.statsPort != "8888" || o.drainTimeout != 0 || o.logFile != "/var/log/m.log" || !o.ipv6 ||
+		o.proxyConfig != "/etc/p.conf" || !o.middle || o.verbosity != 3 {
+		t.Fatalf("options %+v", o)
+	}
+	for _, args := range [][]string{{"--log", "x"}, {"--log-file", "x"}, {"-l", "x"}} {
+		if o, err := loadOptions("run", args); err != nil || o.logFile != "x" {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+	if o, _ := loadOptions("run", nil); o.drainTimeout != defaultDrainTimeout || o.httpStats || o.ipv6 {
+		t.Errorf("defaults %+v", o)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--drain-timeout", "-1s"}, "must not be negative"},
+		{[]string{"--address", "example.com"}, "IPv4 or IPv6 address"},
+		{[]string{"--proxy-multi-conf", "a.conf", "b.conf"}, "one proxy-multi.conf"},
+		{[]string{"--drain-timeout", "x"}, "want a duration"},
+		{[]string{"--http-stats=maybe"}, "want true or false"},
+	} {
+		if _, err := loadOptions("run", tc.args); err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	// Subcommand flags belong to their subcommand.
+	if _, err := loadOptions("run", []string{"--qr"}); err == nil {
+		t.Error("--qr accepted by run")
+	}
+	if o, err := loadOptions("link", []string{"--qr"}); err != nil || !o.qr {
+		t.Errorf("link --qr: %v", err)
+	}
+	if _, err := loadOptions("link", []string{"x.conf"}); err == nil {
+		t.Error("link takes a positional argument")
+	}
+	if o, err := loadOptions("doctor", []string{"--timeout", "2s"}); err != nil || o.doctorTimeout != 2*time.Second {
+		t.Errorf("doctor --timeout: %v", err)
+	}
+}
+
+func TestRunUsageErrorMessage(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"-H", "0"}, io.Discard, &stderr); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	if got := stderr.String(); !strings.HasPrefix(got, `mtproxy: invalid value "0" for flag -H: bad port`) || strings.Contains(got, "Usage") {
+		t.Fatalf("stderr %q: want one clear line, no usage dump", got)
+	}
+}
+
+func TestDoctorConfig(t *testing.T) {
+	o, err := loadOptions("doctor", []string{"-H", "443", "--address", "127.0.0.1", "-C", "5000", "--dc", "2=127.0.0.1:9",
+		"-D", "example.com", "--fronting", "127.0.0.1:8443", "--timeout", "3s", "--prefer-ipv6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := doctorConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Listen, []string{"127.0.0.1:443"}) || cfg.MaxConnections != 5000 || cfg.Timeout != 3*time.Second ||
+		cfg.FrontingAddr != "127.0.0.1:8443" || cfg.Domain != "example.com" || cfg.Middle || cfg.Refresh != nil || !cfg.PreferIPv6 {
+		t.Fatalf("doctor config %+v", cfg)
+	}
+	if addr, _ := cfg.DCs.Lookup(2, false); addr != "127.0.0.1:9" {
+		t.Errorf("DC 2 at %s", addr)
+	}
+	o, _ = loadOptions("doctor", []string{"--aes-pwd", "/s", "--nat-info", "10.0.0.1:203.0.113.1"})
+	cfg, _ = doctorConfig(o)
+	if !cfg.Middle || cfg.Refresh == nil || cfg.Refresh.ProxySecret.Path != "/s" || cfg.Refresh.ProxyConfig.URL == "" || len(cfg.NAT) != 1 {
+		t.Fatalf("middle doctor config %+v", cfg)
 	}
 }

@@ -3,7 +3,14 @@
 // With no arguments it listens on 0.0.0.0:8443 in direct mode against
 // Telegram's DCs with a freshly generated secret, and prints the links
 // clients use. With --aes-pwd, -P or a proxy-multi.conf argument it runs in
-// middle-proxy mode. See README.md for the flags.
+// middle-proxy mode. Settings come from flags and, with --config, a TOML
+// file (see config.go). Subcommands: run (the default), link,
+// generate-secret, doctor and help; see usage.
+//
+// Signals: SIGTERM or SIGINT drains (no new clients; open ones are waited
+// for up to --drain-timeout) and exits 0, a second one closes at once;
+// SIGHUP re-reads the config file and the middle-proxy files and applies
+// what can change without a restart; SIGUSR1 reopens --log-file.
 package main
 
 import (
@@ -14,9 +21,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -33,37 +42,96 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command returns the subcommand called name, given as the first argument.
+func command(name string) func(args []string, stdout, stderr io.Writer) int {
+	switch name {
+	case "run":
+		return func(args []string, _, stderr io.Writer) int { return runProxy(args, stderr) }
+	case "link":
+		return runLink
+	case "generate-secret":
+		return runGenerateSecret
+	case "doctor":
+		return runDoctor
+	case "help":
+		return runHelp
+	}
+	return nil
 }
 
 // run is main without the process exit, for tests: 0 after a clean stop,
-// 1 when the proxy cannot run, 2 for a bad command line.
-func run(args []string, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
+// 1 when the proxy cannot run, 2 for a bad command line or config file.
+// Without a known subcommand first, args are run's.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if cmd := command(args[0]); cmd != nil {
+			return cmd(args[1:], stdout, stderr)
+		}
+	}
+	return runProxy(args, stderr)
+}
+
+// optionsFor loads the options of subcommand cmd; on error it prints why
+// and returns the exit status.
+func optionsFor(cmd string, args []string, stderr io.Writer) (*options, int) {
+	o, err := loadOptions(cmd, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return 2
+		usage(stderr, cmd)
+		return nil, 2
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "mtproxy: %v\nRun 'mtproxy -h' for the flags.\n", errors.Unwrap(err))
-		return 2
+		fmt.Fprintf(stderr, "mtproxy: %v\nRun 'mtproxy help' for the flags.\n", err)
+		return nil, 2
 	}
-	log := newLogger(o, stderr)
+	return o, 0
+}
+
+// runProxy is the run subcommand: the proxy itself.
+func runProxy(args []string, stderr io.Writer) int {
+	// Signals are caught from the start: SIGHUP or SIGUSR1 must not kill
+	// a proxy that is still starting.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+
+	o, code := optionsFor("run", args, stderr)
+	if o == nil {
+		return code
+	}
+	p := &proxy{args: args, level: zap.NewAtomicLevelAt(logLevel(o))}
+	out := zapcore.AddSync(stderr)
+	if o.logFile != "" {
+		lf, err := openLogFile(o.logFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "mtproxy: %v\n", err)
+			return 1
+		}
+		defer lf.Close()
+		p.logFile, out = lf, lf
+	}
+	log := newLogger(o.logFormat, p.level, out)
 	defer log.Sync()
+	p.log = log
 	if err := cipher.TierError(); err != nil {
 		log.Error("bad cipher override", zap.Error(err))
 		return 2
 	}
 	log.Info("AES-CTR kernels", zap.String("tier", cipher.ActiveTier()))
+	checkFileLimit(log, o)
 
-	if len(o.secrets) == 0 {
+	if len(o.users) == 0 {
 		s, err := secret.Generate(rand.Reader)
 		if err != nil {
 			log.Error("cannot generate a secret", zap.Error(err))
 			return 1
 		}
 		s = s.WithMode(secret.Secure, "")
-		log.Info("no secret given (-S); generated one for this run", zap.String("secret", s.Hex()))
+		log.Info("no secret given (-S or [users]); generated one for this run", zap.String("secret", s.Hex()))
 		o.secrets = append(o.secrets, s)
+		o.users = append(o.users, namedSecret{name: "#1", secret: s})
 	}
 	cfg, err := serverConfig(o, log)
 	if err != nil {
@@ -73,11 +141,9 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.FrontingAddr != "" {
 		cfg.Shape = learnShape(log, cfg.FrontingAddr, o.domains[0])
 	}
-	var srv *server.Server
-	var ref *refresh.Refresher
 	if o.middle {
-		ref, cfg.Middle, err = middleConfig(o, log, func(conf *proxyconf.Config, secret []byte) {
-			if err := srv.SetMiddleProxy(conf, secret); err != nil {
+		p.ref, cfg.Middle, err = middleConfig(o, log, func(conf *proxyconf.Config, secret []byte) {
+			if err := p.srv.SetMiddleProxy(conf, secret); err != nil {
 				log.Warn("refreshed middle-proxy configuration refused; keeping the running one", zap.Error(err))
 			}
 		})
@@ -86,51 +152,13 @@ func run(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
-	srv, err = server.New(cfg)
+	p.srv, err = server.New(cfg)
 	if err != nil {
 		log.Error("bad configuration", zap.Error(err))
 		return 2
 	}
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		log.Error("cannot start", zap.Error(err))
-		return 1
-	case <-srv.Ready():
-	}
-	for _, a := range srv.Addrs() {
-		log.Info("listening", zap.Stringer("addr", a))
-	}
-	printLinks(log, o)
-	if ref != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go ref.Run(ctx)
-	}
-
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
-	select {
-	case err := <-served:
-		if err != nil {
-			log.Error("proxy stopped", zap.Error(err))
-			return 1
-		}
-		return 0
-	case s := <-sig:
-		log.Info("stopping", zap.Stringer("signal", s))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Stop(ctx); err != nil {
-		log.Error("stop", zap.Error(err))
-		return 1
-	}
-	<-served
-	return 0
+	p.opts.Store(o)
+	return p.run(sig)
 }
 
 // middleConfig loads the middle-proxy files, from disk or Telegram, and
@@ -139,19 +167,8 @@ func middleConfig(o *options, log *zap.Logger, apply func(*proxyconf.Config, []b
 	if len(o.dcOverrides) > 0 || o.preferIPv6 {
 		log.Warn("--dc and --prefer-ipv6 apply to direct mode only; middle proxies reach the DCs themselves")
 	}
-	rc := &refresh.Config{
-		ProxyConfig: refresh.Source{Path: o.proxyConfig},
-		ProxySecret: refresh.Source{Path: o.proxySecret},
-		Interval:    o.configRefresh,
-		Logger:      log,
-		Apply:       apply,
-	}
-	if o.proxyConfig == "" {
-		rc.ProxyConfig.URL = o.configURL
-	}
-	if o.proxySecret == "" {
-		rc.ProxySecret.URL = o.secretURL
-	}
+	rc := refreshConfig(o)
+	rc.Logger, rc.Apply = log, apply
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ref, conf, sec, err := refresh.Load(ctx, rc)
@@ -164,24 +181,75 @@ func middleConfig(o *options, log *zap.Logger, apply func(*proxyconf.Config, []b
 	return ref, &server.MiddleConfig{ProxyConfig: conf, Secret: sec, AdTag: o.proxyTag, NAT: o.nat}, nil
 }
 
-func newLogger(o *options, w io.Writer) *zap.Logger {
-	level := zapcore.InfoLevel
-	if o.verbosity > 0 {
-		level = zapcore.DebugLevel
+// refreshConfig says where the middle-proxy files come from.
+func refreshConfig(o *options) *refresh.Config {
+	rc := &refresh.Config{
+		ProxyConfig: refresh.Source{Path: o.proxyConfig},
+		ProxySecret: refresh.Source{Path: o.proxySecret},
+		Interval:    o.configRefresh,
 	}
+	if o.proxyConfig == "" {
+		rc.ProxyConfig.URL = o.configURL
+	}
+	if o.proxySecret == "" {
+		rc.ProxySecret.URL = o.secretURL
+	}
+	return rc
+}
+
+func logLevel(o *options) zapcore.Level {
+	if o.verbosity > 0 {
+		return zapcore.DebugLevel
+	}
+	return zapcore.InfoLevel
+}
+
+func newLogger(format string, level zap.AtomicLevel, w zapcore.WriteSyncer) *zap.Logger {
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	var enc zapcore.Encoder
-	if o.logFormat == "json" {
+	if format == "json" {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	} else {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		encCfg.EncodeDuration = zapcore.StringDurationEncoder
 		enc = zapcore.NewConsoleEncoder(encCfg)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level))
+	return zap.New(zapcore.NewCore(enc, w, level))
 }
 
-func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
+// checkFileLimit raises the open-file limit to the hard limit, logs it, and
+// warns when -C needs more descriptors than that.
+func checkFileLimit(log *zap.Logger, o *options) {
+	limit, raised, err := raiseFileLimit()
+	if err != nil {
+		log.Warn("cannot read or raise the open-file limit (RLIMIT_NOFILE)", zap.Error(err))
+		return
+	}
+	log.Info("open-file limit", zap.Uint64("nofile", limit), zap.Bool("raised", raised))
+	if msg, bad := fileLimitAdvice(limit, o.maxConnections); bad {
+		log.Warn(msg, zap.Uint64("nofile", limit), zap.Int("max_connections", o.maxConnections),
+			zap.Uint64("needed", fdsNeeded(o.maxConnections)))
+	} else if msg != "" {
+		log.Info(msg, zap.Uint64("clients", clientsFor(limit)))
+	}
+}
+
+// fileLimitAdvice words what the open-file limit means for -C; bad means
+// the limit is too low for it.
+func fileLimitAdvice(limit uint64, maxConns int) (msg string, bad bool) {
+	if maxConns == 0 {
+		return "no connection cap (-C); the open-file limit bounds the clients", false
+	}
+	if fdsNeeded(maxConns) > limit {
+		return "the open-file limit is too low for -C (about 2 descriptors per client): " +
+			"new connections fail once the descriptors run out; raise the hard limit (LimitNOFILE= in systemd, ulimit -Hn) or lower -C", true
+	}
+	return "", false
+}
+
+// dcTable is Telegram's DC table with the --dc overrides.
+func dcTable(o *options) (*dc.Table, error) {
 	table := dc.Default()
 	for _, spec := range o.dcOverrides {
 		id, addr, err := dc.ParseOverride(spec)
@@ -189,8 +257,61 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 			err = table.Override(id, addr)
 		}
 		if err != nil {
-			return server.Config{}, fmt.Errorf("--dc %s: %w", spec, err)
+			return nil, fmt.Errorf("--dc %s: %w", spec, err)
 		}
+	}
+	return table, nil
+}
+
+// bindV6Only reports the kernel's net.ipv6.bindv6only: whether a socket
+// bound to [::] takes IPv6 only, leaving IPv4 to a socket of its own.
+func bindV6Only() bool {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/bindv6only")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+// listenHosts returns the hosts the client ports are bound on: --address,
+// and with -6 also [::]. The server's sockets on [::] take IPv4 as well
+// (dual stack) unless the kernel's bindv6only is set, and two sockets on
+// the same port cannot both take IPv4: so with the default wildcard
+// address, -6 binds [::] alone (serving both) or, with bindv6only, 0.0.0.0
+// and [::]; with a specific IPv4 address it needs bindv6only.
+func listenHosts(o *options, v6only bool) ([]string, error) {
+	addr, err := netip.ParseAddr(o.address)
+	if err != nil {
+		return nil, fmt.Errorf("--address %q: %w", o.address, err)
+	}
+	switch {
+	case !o.ipv6 || addr.Is6() && !addr.Is4In6():
+		return []string{o.address}, nil
+	case v6only:
+		return []string{o.address, "::"}, nil
+	case addr.IsUnspecified():
+		return []string{"::"}, nil
+	}
+	return nil, fmt.Errorf("-6 with --address %s: [::] would take the IPv4 side of the same ports too "+
+		"(net.ipv6.bindv6only is 0); use --address :: (both protocols, every address) or give an IPv6 --address", o.address)
+}
+
+// listenAddrs returns every host:port the proxy binds.
+func listenAddrs(o *options) ([]string, error) {
+	hosts, err := listenHosts(o, bindV6Only())
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, h := range hosts {
+		for _, p := range o.ports {
+			addrs = append(addrs, net.JoinHostPort(h, strconv.Itoa(p)))
+		}
+	}
+	return addrs, nil
+}
+
+func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
+	table, err := dcTable(o)
+	if err != nil {
+		return server.Config{}, err
 	}
 	cfg := server.Config{
 		DCs:              table,
@@ -201,13 +322,11 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 		HandshakeTimeout: o.handshakeTimeout,
 		IdleTimeout:      o.idleTimeout,
 		DialTimeout:      o.dialTimeout,
+		Secrets:          o.keys(),
 		Logger:           log,
 	}
-	for _, p := range o.ports {
-		cfg.Listen = append(cfg.Listen, net.JoinHostPort(o.address, strconv.Itoa(p)))
-	}
-	for _, s := range o.secrets {
-		cfg.Secrets = append(cfg.Secrets, s.Key)
+	if cfg.Listen, err = listenAddrs(o); err != nil {
+		return server.Config{}, err
 	}
 	if len(o.domains) > 0 {
 		cfg.Domains = o.domains
@@ -252,47 +371,4 @@ func learnShape(log *zap.Logger, addr, domain string) faketls.Shape {
 	log.Info("learned the fronted site's TLS answer", zap.String("site", addr), zap.Int("app_data_len", shape.AppDataLen),
 		zap.Bool("supported_versions_first", shape.SupportedVersionsFirst))
 	return shape
-}
-
-// printLinks logs the links for every secret, port and mode the server
-// serves: ee (one per domain) in fake-TLS mode, dd and classic otherwise
-// or alongside with --allow-classic.
-func printLinks(log *zap.Logger, o *options) {
-	host := publicHost(o)
-	var modes []secret.Secret
-	for _, s := range o.secrets {
-		if s.Mode == secret.FakeTLS && len(o.domains) == 0 {
-			log.Warn("an ee secret needs -D DOMAIN to serve fake TLS; without it its key serves classic and dd clients",
-				zap.String("secret", s.Hex()))
-		}
-		for _, d := range o.domains {
-			modes = append(modes, s.WithMode(secret.FakeTLS, d))
-		}
-		if len(o.domains) == 0 || o.allowClassic {
-			modes = append(modes, s.WithMode(secret.Secure, ""), s.WithMode(secret.Classic, ""))
-		}
-	}
-	for _, s := range modes {
-		for _, p := range o.ports {
-			tg, tme := secret.Links(host, p, s)
-			log.Info("client link", zap.Stringer("mode", s.Mode), zap.String("tg", tg), zap.String("https", tme))
-		}
-	}
-}
-
-func publicHost(o *options) string {
-	if o.publicHost != "" {
-		return o.publicHost
-	}
-	if ip := net.ParseIP(o.address); ip != nil && !ip.IsUnspecified() {
-		return o.address
-	}
-	if addrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				return n.IP.String()
-			}
-		}
-	}
-	return "127.0.0.1"
 }
