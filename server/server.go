@@ -182,8 +182,12 @@ func (s *Server) Clients() int { return int(s.clients.Load()) }
 func (s *Server) Stop(ctx context.Context) error {
 	select {
 	case <-s.ready:
-	case <-ctx.Done():
-		return ctx.Err()
+	default: // a done ctx must not win over a server that is ready
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if !s.stopping.CompareAndSwap(false, true) {
 		select { // stopped already, or on its way
@@ -247,7 +251,7 @@ func (s *Server) Snapshot(ctx context.Context) (stats.Snapshot, error) {
 			return stats.Snapshot{}, fmt.Errorf("server: stats: %w", err)
 		}
 	}
-	sum := stats.Snapshot{Loops: s.numLoops, Clients: s.Clients(), PerSecret: map[[16]byte]stats.Secret{}}
+	sum := stats.Snapshot{Loops: s.numLoops, PerSecret: map[[16]byte]stats.Secret{}}
 	for range loops {
 		select {
 		case p := <-parts:
@@ -265,6 +269,9 @@ func (s *Server) Snapshot(ctx context.Context) (stats.Snapshot, error) {
 			return stats.Snapshot{}, ctx.Err()
 		}
 	}
+	// Read after the loops, so that a client they saw leave is not
+	// counted here.
+	sum.Clients = s.Clients()
 	return sum, nil
 }
 

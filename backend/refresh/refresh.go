@@ -21,6 +21,7 @@ package refresh
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,7 +112,22 @@ type Refresher struct {
 	secretData []byte
 	conf       *proxyconf.Config
 	secret     []byte
+	// status describes conf; read without mu, which a download holds.
+	status atomic.Pointer[Status]
 }
+
+// Status describes the proxy-multi.conf in use, for the statistics.
+type Status struct {
+	Source   string    // its path or URL
+	LoadedAt time.Time // when this version was taken
+	Size     int       // bytes
+	MD5      string    // hex, as the official's config_md5
+	Clusters int
+}
+
+// Status returns the state of the configuration in use. It does not wait
+// for a refresh under way.
+func (r *Refresher) Status() Status { return *r.status.Load() }
 
 // Load reads both files once and returns them parsed, with a Refresher
 // that keeps them current. An error names the file that failed and where
@@ -215,6 +232,16 @@ func (r *Refresher) refresh(ctx context.Context) (changed []string, err error) {
 			return nil, fmt.Errorf("refresh: proxy secret: %s: %w", r.cfg.ProxySecret, err)
 		}
 		changed = append(changed, "proxy secret")
+	}
+	if r.conf != conf {
+		sum := md5.Sum(confData)
+		r.status.Store(&Status{
+			Source:   r.cfg.ProxyConfig.String(),
+			LoadedAt: time.Now(),
+			Size:     len(confData),
+			MD5:      hex.EncodeToString(sum[:]),
+			Clusters: len(conf.Clusters()),
+		})
 	}
 	r.confData, r.secretData, r.conf, r.secret = confData, secretData, conf, secret
 	return changed, nil

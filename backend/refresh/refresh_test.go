@@ -3,6 +3,8 @@ package refresh
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -667,5 +669,30 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	if overlaps.Load() != 0 || applies.Load() == 0 {
 		t.Fatalf("%d applies, %d overlapping", applies.Load(), overlaps.Load())
+	}
+}
+
+// TestStatus: the status describes the configuration in use, and follows
+// a refresh that changes it.
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	confPath, secretPath := filepath.Join(dir, "proxy-multi.conf"), filepath.Join(dir, "proxy-secret")
+	writeFile(t, confPath, []byte(confA))
+	writeFile(t, secretPath, secretA)
+	r, _, _, err := Load(context.Background(), &Config{ProxyConfig: Source{Path: confPath}, ProxySecret: Source{Path: secretPath}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.Status()
+	sum := md5.Sum([]byte(confA))
+	if st.Source != confPath || st.Size != len(confA) || st.MD5 != hex.EncodeToString(sum[:]) || st.Clusters != 2 || st.LoadedAt.IsZero() {
+		t.Fatalf("status %+v", st)
+	}
+	writeFile(t, confPath, []byte("proxy_for 4 127.0.0.1:1;\n"))
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st2 := r.Status(); st2.Clusters != 1 || st2.MD5 == st.MD5 || st2.LoadedAt.Before(st.LoadedAt) {
+		t.Fatalf("after a change: %+v", st2)
 	}
 }

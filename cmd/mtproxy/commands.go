@@ -16,6 +16,7 @@ const usageText = `Usage:
   mtproxy link [--qr] [flags]                print the tg:// and t.me links of every user
   mtproxy generate-secret [--tls DOMAIN]     print a fresh secret (dd…, or ee… for fake TLS)
   mtproxy doctor [--timeout D] [flags]       check ports, limits, clock, DCs, middle proxies, fronting
+  mtproxy healthcheck [HOST:PORT]            exit 0 if the proxy accepts connections (default 127.0.0.1:443)
   mtproxy help                               this text
 
 Settings come from the flags below and, with --config FILE, a TOML file whose

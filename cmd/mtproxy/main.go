@@ -56,6 +56,8 @@ func command(name string) func(args []string, stdout, stderr io.Writer) int {
 		return runGenerateSecret
 	case "doctor":
 		return runDoctor
+	case "healthcheck":
+		return runHealthcheck
 	case "help":
 		return runHelp
 	}
@@ -101,7 +103,7 @@ func runProxy(args []string, stderr io.Writer) int {
 	if o == nil {
 		return code
 	}
-	p := &proxy{args: args, level: zap.NewAtomicLevelAt(logLevel(o))}
+	p := &proxy{args: args, level: zap.NewAtomicLevelAt(logLevel(o)), start: processStart}
 	out := zapcore.AddSync(stderr)
 	if o.logFile != "" {
 		lf, err := openLogFile(o.logFile)
@@ -337,9 +339,6 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 	if o.user != "" {
 		user := o.user
 		cfg.AfterBind = func() error { return dropPrivileges(user) }
-	}
-	if o.statsPort != "" {
-		log.Warn("the statistics port (-p) is not served yet; ignoring it", zap.String("port", o.statsPort))
 	}
 	return cfg, nil
 }

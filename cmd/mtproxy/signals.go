@@ -26,6 +26,7 @@ type proxy struct {
 	logFile *logFile // nil when logging to stderr
 	srv     *server.Server
 	ref     *refresh.Refresher // middle-proxy mode only
+	start   time.Time
 
 	// opts are the settings in force: those of the start, with what
 	// reloads changed. Read it with Load; only the signal loop stores.
@@ -54,6 +55,15 @@ func (p *proxy) run(sig <-chan os.Signal) int {
 	}
 	o := p.opts.Load()
 	logLinks(p.log, o, nil)
+	statsSrv, err := p.serveStats(o)
+	if err != nil {
+		p.log.Error("cannot serve statistics", zap.Error(err))
+		p.stop()
+		return 1
+	}
+	if statsSrv != nil {
+		defer statsSrv.Close()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if p.ref != nil {
