@@ -17,6 +17,7 @@ import (
 	"github.com/mtproxy-go/mtproxy/backend/refresh"
 	"github.com/mtproxy-go/mtproxy/codec/faketls"
 	"github.com/mtproxy-go/mtproxy/codec/secret"
+	"github.com/mtproxy-go/mtproxy/server"
 )
 
 // maxSecrets is the official proxy's limit on -S; it also bounds the
@@ -32,6 +33,8 @@ type options struct {
 	secrets        []secret.Secret // -S, in order
 	slaves         int
 	maxConnections int
+	maxPerIP       int
+	bufferBudget   int64
 	user           string
 	address        string
 	ipv6           bool
@@ -166,6 +169,7 @@ func newFlagSet(cmd string) (*options, *flag.FlagSet, *flagIndex) {
 		address:          "0.0.0.0",
 		logFormat:        "console",
 		fastMode:         true,
+		bufferBudget:     server.DefaultBufferBudget,
 		handshakeTimeout: 10 * time.Second,
 		idleTimeout:      5 * time.Minute,
 		dialTimeout:      10 * time.Second,
@@ -209,6 +213,8 @@ func newFlagSet(cmd string) (*options, *flag.FlagSet, *flagIndex) {
 	def(boolValue{&o.ipv6}, "also listen on IPv6 ([::]) on the same ports", "6", "ipv6")
 	def(intValue{&o.slaves}, "number of reactors, 0 for one per core", "M", "slaves")
 	def(intValue{&o.maxConnections}, "maximum open client connections, 0 for no limit", "C", "max-special-connections")
+	def(intValue{&o.maxPerIP}, "maximum open client connections from one IP address, 0 for no limit", "max-connections-per-ip")
+	def(sizeValue{&o.bufferBudget}, "bound on the bytes all connections together hold queued, with k, m or g (0: none); above it the least recently active clients holding buffers are closed", "msg-buffers-size")
 	def(str(&o.user), "switch to this `user` after binding the ports", "u", "user")
 	def(str(&o.statsPort), "serve statistics (/stats, /metrics) on 127.0.0.1 at this `port`", "p", "port")
 	def(boolValue{&o.httpStats}, "serve statistics on 127.0.0.1 at the -p port, 8888 without -p (the official's flag)", "http-stats")
@@ -333,8 +339,8 @@ func (o *options) finish() error {
 	if len(o.users) > maxSecrets {
 		return usagef("at most %d secrets, got %d", maxSecrets, len(o.users))
 	}
-	if o.slaves < 0 || o.maxConnections < 0 {
-		return usagef("-M and -C take a number ≥ 0")
+	if o.slaves < 0 || o.maxConnections < 0 || o.maxPerIP < 0 || o.bufferBudget < 0 {
+		return usagef("-M, -C, --max-connections-per-ip and --msg-buffers-size take a number ≥ 0")
 	}
 	if o.logFormat != "console" && o.logFormat != "json" {
 		return usagef("--log-format must be console or json, got %q", o.logFormat)
@@ -572,5 +578,46 @@ func (n natList) Set(s string) error {
 		*n.m = map[netip.Addr]netip.Addr{}
 	}
 	(*n.m)[l] = p
+	return nil
+}
+
+// sizeValue is a byte count with an optional k, m or g suffix (powers of
+// 1024), as the official's --msg-buffers-size.
+type sizeValue struct{ v *int64 }
+
+func (s sizeValue) String() string {
+	if s.v == nil {
+		return "0"
+	}
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"g", 30}, {"m", 20}, {"k", 10}} {
+		if n := *s.v; n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(*s.v, 10)
+}
+
+func (s sizeValue) Set(v string) error {
+	shift := 0
+	switch strings.ToLower(v[len(v)-min(len(v), 1):]) {
+	case "k":
+		shift = 10
+	case "m":
+		shift = 20
+	case "g":
+		shift = 30
+	}
+	num := v
+	if shift > 0 {
+		num = v[:len(v)-1]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > 1<<(62-shift) {
+		return fmt.Errorf("not a size (bytes, or a number with k, m or g): %q", v)
+	}
+	*s.v = n << shift
 	return nil
 }

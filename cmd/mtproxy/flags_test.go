@@ -316,3 +316,34 @@ func TestDoctorConfig(t *testing.T) {
 		t.Fatalf("middle doctor config %+v", cfg)
 	}
 }
+
+func TestLimitFlags(t *testing.T) {
+	o, err := loadOptions("run", []string{"--max-connections-per-ip", "8", "--msg-buffers-size", "256m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := serverConfig(o, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnectionsPerIP != 8 || cfg.BufferBudget != 256<<20 {
+		t.Fatalf("per IP %d, budget %d", cfg.MaxConnectionsPerIP, cfg.BufferBudget)
+	}
+	for in, want := range map[string]int64{"0": 0, "4096": 4096, "2k": 2048, "1G": 1 << 30} {
+		var n int64
+		if err := (sizeValue{&n}).Set(in); err != nil || n != want {
+			t.Errorf("%q: %d %v, want %d", in, n, err, want)
+		}
+	}
+	for _, bad := range []string{"", "m", "-1", "1t", "99999999999g"} {
+		var n int64
+		if err := (sizeValue{&n}).Set(bad); err == nil {
+			t.Errorf("%q accepted as %d", bad, n)
+		}
+	}
+	if o, _ := loadOptions("run", []string{"--msg-buffers-size", "0"}); o != nil {
+		if cfg, _ := serverConfig(o, zap.NewNop()); cfg.BufferBudget >= 0 {
+			t.Errorf("budget 0 gives %d, want none (negative)", cfg.BufferBudget)
+		}
+	}
+}

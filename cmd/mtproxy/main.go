@@ -316,16 +316,21 @@ func serverConfig(o *options, log *zap.Logger) (server.Config, error) {
 		return server.Config{}, err
 	}
 	cfg := server.Config{
-		DCs:              table,
-		PreferIPv6:       o.preferIPv6,
-		FastMode:         o.fastMode,
-		Loops:            o.slaves,
-		MaxConnections:   o.maxConnections,
-		HandshakeTimeout: o.handshakeTimeout,
-		IdleTimeout:      o.idleTimeout,
-		DialTimeout:      o.dialTimeout,
-		Secrets:          o.keys(),
-		Logger:           log,
+		DCs:                 table,
+		PreferIPv6:          o.preferIPv6,
+		FastMode:            o.fastMode,
+		Loops:               o.slaves,
+		MaxConnections:      o.maxConnections,
+		MaxConnectionsPerIP: o.maxPerIP,
+		BufferBudget:        o.bufferBudget,
+		HandshakeTimeout:    o.handshakeTimeout,
+		IdleTimeout:         o.idleTimeout,
+		DialTimeout:         o.dialTimeout,
+		Secrets:             o.keys(),
+		Logger:              log,
+	}
+	if o.bufferBudget == 0 {
+		cfg.BufferBudget = -1 // 0 on the command line: no budget
 	}
 	if cfg.Listen, err = listenAddrs(o); err != nil {
 		return server.Config{}, err

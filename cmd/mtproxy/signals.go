@@ -257,6 +257,8 @@ func restartOnlyChanges(a, b *options) []string {
 		{"ipv6", a.ipv6, b.ipv6},
 		{"slaves", a.slaves, b.slaves},
 		{"max-special-connections", a.maxConnections, b.maxConnections},
+		{"max-connections-per-ip", a.maxPerIP, b.maxPerIP},
+		{"msg-buffers-size", a.bufferBudget, b.bufferBudget},
 		{"user", a.user, b.user},
 		{"port", a.statsPort, b.statsPort},
 		{"http-stats", a.httpStats, b.httpStats},
