@@ -39,6 +39,7 @@ type options struct {
 	address        string
 	ipv6           bool
 	statsPort      string
+	statsAddress   string
 	httpStats      bool
 	dcOverrides    []string
 	preferIPv6     bool
@@ -169,6 +170,7 @@ func newFlagSet(cmd string) (*options, *flag.FlagSet, *flagIndex) {
 		address:          "0.0.0.0",
 		logFormat:        "console",
 		fastMode:         true,
+		statsAddress:     "127.0.0.1",
 		bufferBudget:     server.DefaultBufferBudget,
 		handshakeTimeout: 10 * time.Second,
 		idleTimeout:      5 * time.Minute,
@@ -218,6 +220,7 @@ func newFlagSet(cmd string) (*options, *flag.FlagSet, *flagIndex) {
 	def(str(&o.user), "switch to this `user` after binding the ports", "u", "user")
 	def(str(&o.statsPort), "serve statistics (/stats, /metrics) on 127.0.0.1 at this `port`", "p", "port")
 	def(boolValue{&o.httpStats}, "serve statistics on 127.0.0.1 at the -p port, 8888 without -p (the official's flag)", "http-stats")
+	def(str(&o.statsAddress), "IP `address` the statistics listen on; another than loopback (e.g. in a container) exposes /metrics, while /stats keeps answering loopback only", "stats-address")
 	def(stringList{&o.dcOverrides}, "override a DC address, `ID=HOST:PORT` (repeatable; negative IDs are media DCs)", "dc")
 	def(boolValue{&o.fastMode}, "have each DC encipher for the client directly, so DC→client bytes need no AES here (the client stream's key then travels in clear to the DC); --fast-mode=false to turn off", "fast-mode")
 	def(boolValue{&o.preferIPv6}, "connect to DCs over IPv6 where the table has an address", "prefer-ipv6")
@@ -353,6 +356,9 @@ func (o *options) finish() error {
 		return usagef("--address takes an IPv4 or IPv6 address, got %q", o.address)
 	}
 	o.address = addr
+	if ip, err := netip.ParseAddr(o.statsAddress); err != nil || ip.Zone() != "" {
+		return usagef("--stats-address takes an IPv4 or IPv6 address, got %q", o.statsAddress)
+	}
 	for _, spec := range o.dcOverrides {
 		if _, _, err := dc.ParseOverride(spec); err != nil {
 			return usagef("--dc %s: %v", spec, err)

@@ -262,6 +262,7 @@ func restartOnlyChanges(a, b *options) []string {
 		{"user", a.user, b.user},
 		{"port", a.statsPort, b.statsPort},
 		{"http-stats", a.httpStats, b.httpStats},
+		{"stats-address", a.statsAddress, b.statsAddress},
 		{"dc", a.dcOverrides, b.dcOverrides},
 		{"prefer-ipv6", a.preferIPv6, b.preferIPv6},
 		{"fast-mode", a.fastMode, b.fastMode},

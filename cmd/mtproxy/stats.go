@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 // official's documentation uses).
 const defaultStatsPort = "8888"
 
-// serveStats starts /stats and /metrics on 127.0.0.1 at the -p port, or at
-// defaultStatsPort with --http-stats alone; nil when neither is given.
+// serveStats starts /stats and /metrics at the -p port (or defaultStatsPort
+// with --http-stats alone) of --stats-address; nil when neither is given.
 func (p *proxy) serveStats(o *options) (*statsweb.Server, error) {
 	port := o.statsPort
 	if port == "" {
@@ -26,7 +27,13 @@ func (p *proxy) serveStats(o *options) (*statsweb.Server, error) {
 		port = defaultStatsPort
 	}
 	h := statsweb.New(p.srv.Snapshot, p.statsInfo, p.log)
-	srv, err := statsweb.Listen(net.JoinHostPort("127.0.0.1", port), h, statsweb.ListenLogger(p.log))
+	opts := []statsweb.ListenOption{statsweb.ListenLogger(p.log)}
+	if ip, err := netip.ParseAddr(o.statsAddress); err == nil && !ip.IsLoopback() {
+		p.log.Warn("statistics listen beyond loopback: /metrics is reachable from the network; /stats still answers loopback only",
+			zap.String("address", o.statsAddress))
+		opts = append(opts, statsweb.AllowNonLoopback())
+	}
+	srv, err := statsweb.Listen(net.JoinHostPort(o.statsAddress, port), h, opts...)
 	if err != nil {
 		return nil, err
 	}
