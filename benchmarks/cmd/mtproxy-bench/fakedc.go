@@ -44,17 +44,23 @@ and run 'mtproxy-bench load' against the proxy. Modes:
 	defer dc.Close()
 	fmt.Fprintf(stdout, "fake DC (%v) on %s for %v\n", m, dc.Addr(), *duration)
 
-	ctx, cancel := context.WithTimeout(ctx, *duration)
+	return printStats(ctx, stdout, *duration, *every, func() any { return dc.Stats() })
+}
+
+// printStats prints a fake server's counters every period until the
+// duration is over or ctx is done, then once more.
+func printStats(ctx context.Context, stdout io.Writer, duration, every time.Duration, stats func() any) error {
+	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
-	t := time.NewTicker(*every)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(stdout, "stopping: %+v\n", dc.Stats())
+			fmt.Fprintf(stdout, "stopping: %+v\n", stats())
 			return nil
 		case <-t.C:
-			fmt.Fprintf(stdout, "%+v\n", dc.Stats())
+			fmt.Fprintf(stdout, "%+v\n", stats())
 		}
 	}
 }

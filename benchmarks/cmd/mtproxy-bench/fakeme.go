@@ -71,19 +71,7 @@ Modes:
 	}
 	fmt.Fprintf(stdout, "fake middle proxy (%v) on %s for %v, proxy secret %s\n", m, me.Addr(), *duration, *secretFile)
 
-	ctx, cancel := context.WithTimeout(ctx, *duration)
-	defer cancel()
-	t := time.NewTicker(*every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintf(stdout, "stopping: %+v\n", me.Stats())
-			return nil
-		case <-t.C:
-			fmt.Fprintf(stdout, "%+v\n", me.Stats())
-		}
-	}
+	return printStats(ctx, stdout, *duration, *every, func() any { return me.Stats() })
 }
 
 // loadSecret reads a proxy secret from path, or writes a fresh one there
