@@ -78,7 +78,7 @@ func BenchmarkEcho(b *testing.B) {
 }
 
 // listen serves each connection with serve on 127.0.0.1 until b ends.
-func listen(b *testing.B, serve func(net.Conn)) string {
+func listen(b testing.TB, serve func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -274,23 +274,7 @@ func TestDCFaults(t *testing.T) {
 		}
 	})
 	t.Run("reset mid-stream", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				io.CopyN(io.Discard, c, 64+1000) // header and some data, then RST
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}
-		}()
-		p := startProxy(t, ln.Addr().String(), server.Config{Loops: 1})
+		p := startProxy(t, resetter(t, 64+1000), server.Config{Loops: 1}) // header and some data, then RST
 		c := dial(t, p.addr, fakedc.TagIntermediate, 2)
 		go c.Write(make([]byte, 100_000))
 		expectClosed(t, c, 5*time.Second)
@@ -315,5 +299,14 @@ func TestDCFaults(t *testing.T) {
 		if e := time.Since(recovered); e > time.Second {
 			t.Errorf("first client served %v after the DC came back", e)
 		}
+	})
+}
+
+// resetter is a loopback address that resets each connection once it has
+// read n bytes.
+func resetter(t testing.TB, n int64) string {
+	return listen(t, func(c net.Conn) {
+		io.CopyN(io.Discard, c, n)
+		c.(*net.TCPConn).SetLinger(0) // the close is a reset
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -360,23 +359,7 @@ func TestMiddleWrongSecret(t *testing.T) {
 func TestMiddleResets(t *testing.T) {
 	goroutines, fds := resources(t)
 	t.Cleanup(func() { waitNoLeak(t, goroutines, fds) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Read(make([]byte, 16))
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	}()
-	p := startMiddleProxy(t, ln.Addr().String(), server.Config{Loops: 1, DialTimeout: 300 * time.Millisecond,
+	p := startMiddleProxy(t, resetter(t, 16), server.Config{Loops: 1, DialTimeout: 300 * time.Millisecond,
 		Middle: &server.MiddleConfig{ReconnectDelay: 10 * time.Millisecond}})
 	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
 	expectClosed(t, c, 5*time.Second)

@@ -333,7 +333,8 @@ func resources(t testing.TB) (goroutines, fds int) {
 	}
 	var b strings.Builder
 	pprof.Lookup("goroutine").WriteTo(&b, 1)
-	for _, stack := range strings.Split(b.String(), "\n\n") {
+	_, stacks, _ := strings.Cut(b.String(), "\n") // after "goroutine profile: total N"
+	for _, stack := range strings.Split(stacks, "\n\n") {
 		var n int
 		if _, err := fmt.Sscanf(stack, "%d @", &n); err == nil && !strings.Contains(stack, "/ants/v2.") && !strings.Contains(stack, "server.(*loop).tick") {
 			goroutines += n
