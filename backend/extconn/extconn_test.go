@@ -2,6 +2,7 @@ package extconn
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -282,7 +283,9 @@ type model struct {
 }
 
 func newModel(capacity int) *model {
-	return &model{vals: map[uint64]int{}, stamp: map[uint64]int64{}, cap: capacity}
+	// The clock starts below any time, as the table's does below t0: the
+	// harness's time can go below zero.
+	return &model{vals: map[uint64]int{}, stamp: map[uint64]int64{}, cap: capacity, clock: math.MinInt64}
 }
 
 func (m *model) tick(ns int64) int64 {
