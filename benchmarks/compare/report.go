@@ -2,15 +2,13 @@ package compare
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"runtime"
-	"strings"
 	"time"
+
+	"github.com/mtproxy-go/mtproxy/benchmarks/internal/hostinfo"
 
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/histogram"
@@ -81,37 +79,7 @@ func latencyOf(h *histogram.Histogram) *Latency {
 }
 
 // Host describes the machine.
-type Host struct {
-	CPUs      int    `json:"cpus"`
-	CPUModel  string `json:"cpu_model"`
-	Kernel    string `json:"kernel"`
-	GoVersion string `json:"go_version"`
-	NoFile    uint64 `json:"nofile"`
-	// LoadAvg is /proc/loadavg at the start: other load on the machine
-	// distorts every number.
-	LoadAvg string `json:"loadavg"`
-}
-
-func host(nofile uint64) Host {
-	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), NoFile: nofile}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		h.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			h.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range bytes.Lines(b) {
-			if k, v, ok := bytes.Cut(line, []byte(":")); ok && string(bytes.TrimSpace(k)) == "model name" {
-				h.CPUModel = string(bytes.TrimSpace(v))
-				break
-			}
-		}
-	}
-	return h
-}
+type Host = hostinfo.Host
 
 // Report is the outcome of Run.
 type Report struct {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mtproxy-go/mtproxy/benchmarks/internal/hostinfo"
+
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakeme"
 	"github.com/mtproxy-go/mtproxy/benchmarks/load"
@@ -73,7 +75,7 @@ func Run(ctx context.Context, plan Plan, proxies []Proxy, opts Options) (*Report
 	if err != nil {
 		return nil, fmt.Errorf("compare: raising the open-file limit: %w", err)
 	}
-	rep.Host = host(nofile)
+	rep.Host = hostinfo.Read(nofile)
 	if nofile < uint64(2*plan.Idle+fdReserve) {
 		asked := plan.Idle
 		plan.Idle = max(int(nofile)-fdReserve, 0) / 2

@@ -127,16 +127,8 @@ func writeReports(rep *compare.Report, dir string) error {
 		"report.md":   rep.WriteMarkdown,
 		"report.svg":  rep.WriteSVG,
 	} {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err != nil {
+		if err := writeFile(filepath.Join(dir, name), write); err != nil {
 			return err
-		}
-		err = write(f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
 	return nil

@@ -27,6 +27,7 @@ var commands = []struct {
 	{"fakeme", "run a fake Telegram middle proxy on loopback", runFakeME},
 	{"load", "put load on one proxy whose DCs lead to a fake DC", runLoad},
 	{"compare", "run the scenario matrix against several proxies and report", runCompare},
+	{"soak", "flood and soak the proxy binary; check it returns to its baseline", runSoak},
 }
 
 func main() {

@@ -41,6 +41,11 @@ func TestUsage(t *testing.T) {
 		{"fakeme", "-mode", "reqresp", "-forward", "127.0.0.1:1"},
 		{"fakeme", "-stats", "0"},
 		{"load", "-h"},
+		{"soak", "-conns", "0"},
+		{"soak", "-modes", "sideways"},
+		{"soak", "-phases", "slowloris,nap"},
+		{"soak", "-max-duration", "0s"},
+		{"soak", "extra"},
 	} {
 		if code, out := runCmd(args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2\n%s", args, code, out)
@@ -204,5 +209,32 @@ func TestCompare(t *testing.T) {
 	logs, _ := filepath.Glob(filepath.Join(out, "logs", "*.log"))
 	if len(logs) != 2 {
 		t.Errorf("proxy logs %q, want one per scenario", logs)
+	}
+}
+
+// TestSoak runs the soak command at small sizes against our proxy, and
+// checks that it refuses sizes the open-file limit cannot hold and a
+// missing binary.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods the proxy; not in -short mode")
+	}
+	out := t.TempDir()
+	code, text := runCmd("soak", "-proxy", bin, "-modes", "direct", "-conns", "100", "-short", "500",
+		"-handshake-timeout", "2s", "-trickle", "400ms", "-out", out)
+	if code != 0 || !strings.Contains(text, "Soak of "+bin+": PASS") || !strings.Contains(text, "500 of 500 sessions ran") ||
+		!strings.Contains(text, "closed by the proxy: 100 ") {
+		t.Fatalf("exit %d\n%s", code, text)
+	}
+	for _, name := range []string{"soak.json", "soak.txt", "logs/soak-direct.log"} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if code, text := runCmd("soak", "-proxy", bin, "-conns", "1000000", "-out", out); code != 1 || !strings.Contains(text, "RLIMIT_NOFILE") {
+		t.Errorf("-conns 1000000: exit %d\n%s", code, text)
+	}
+	if code, text := runCmd("soak", "-proxy", filepath.Join(out, "nothing"), "-out", out); code != 1 || !strings.Contains(text, "make build") {
+		t.Errorf("no binary: exit %d\n%s", code, text)
 	}
 }
