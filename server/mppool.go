@@ -379,6 +379,8 @@ func (c *mpConn) closed(err error) {
 	switch {
 	case c.retiring:
 		c.log().Info("middle-proxy connection retired", zap.String("addr", c.target), zap.Error(c.err))
+	case l.srv.stopping.Load():
+		c.log().Debug("middle-proxy connection closed: stopping", zap.String("addr", c.target))
 	case c.state == mpReady:
 		l.stats.MPLost++
 		c.failures = 0

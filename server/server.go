@@ -157,7 +157,10 @@ func (s *Server) Serve() error {
 		gnet.WithLoadBalancing(gnet.LeastConnections),
 		gnet.WithReuseAddr(true),
 		gnet.WithReadBufferCap(readBufferCap),
-		gnet.WithLogger(s.log.Named("gnet").Sugar()),
+		// gnet warns of events for connections closed earlier in the same
+		// epoll batch, routine under floods; its failures reach us as
+		// errors anyway.
+		gnet.WithLogger(s.log.Named("gnet").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)).Sugar()),
 	)
 	if s.bootErr != nil {
 		return s.bootErr
