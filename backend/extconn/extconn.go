@@ -26,18 +26,14 @@
 // reused in FIFO order, which spreads reuse over all free slots and makes an
 // alias after a wrap practically impossible.
 //
-// # Idle eviction
+// # Idle entries
 //
-// Live entries are kept on an intrusive doubly-linked LRU list threaded
-// through the slot slice by index (no allocation per touch). Timestamps are
-// clamped to be monotonic per table, so the list is always sorted by last
-// activity and [Table.Evict] costs O(evicted + 1).
+// The table keeps no clock: a client's entry lives exactly as long as its
+// session, which the loop closes after its idle timeout (the loop's active
+// list is the LRU) and which removes the entry when it closes.
 package extconn
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
 // Bit layout constants; see the package documentation.
 const (
@@ -64,12 +60,10 @@ var ErrFull = errors.New("extconn: ext_connection shard is full (capacity reache
 const nilIdx = -1
 
 type slot[T any] struct {
-	val   T
-	stamp int64 // last activity, UnixNano (monotonic per table)
-	gen   uint32
-	prev  int32 // LRU list when live, unused when free
-	next  int32 // LRU list when live, free list when free
-	live  bool
+	val  T
+	gen  uint32
+	next int32 // free list when free
+	live bool
 }
 
 // Table is one loop's shard of the ext_connection table. The zero value is
@@ -80,14 +74,8 @@ type Table[T any] struct {
 	capacity int
 	n        int
 
-	// LRU list of live slots: head = least recently active.
-	head, tail int32
 	// FIFO list of free slots threaded through slot.next.
 	freeHead, freeTail int32
-
-	clock int64 // largest timestamp seen, keeps the LRU sorted
-
-	scanned int // nodes examined by the last Evict (tests)
 }
 
 // New returns an empty shard for event loop loopIndex that holds at most
@@ -104,7 +92,6 @@ func New[T any](loopIndex, capacity int) *Table[T] {
 	return &Table[T]{
 		loop:     uint64(loopIndex),
 		capacity: capacity,
-		head:     nilIdx, tail: nilIdx,
 		freeHead: nilIdx, freeTail: nilIdx,
 	}
 }
@@ -125,12 +112,9 @@ func (t *Table[T]) Len() int { return t.n }
 // Cap returns the capacity bound given to New.
 func (t *Table[T]) Cap() int { return t.capacity }
 
-// Add stores v and returns its new out_conn_id, stamped as active now
-// (time.Now). It returns ErrFull when the shard holds Cap() entries.
-func (t *Table[T]) Add(v T) (uint64, error) { return t.AddAt(v, time.Now()) }
-
-// AddAt is Add with an explicit activity timestamp.
-func (t *Table[T]) AddAt(v T, now time.Time) (uint64, error) {
+// Add stores v and returns its new out_conn_id. It returns ErrFull when
+// the shard holds Cap() entries.
+func (t *Table[T]) Add(v T) (uint64, error) {
 	if t.n >= t.capacity {
 		return 0, ErrFull
 	}
@@ -148,8 +132,6 @@ func (t *Table[T]) AddAt(v T, now time.Time) (uint64, error) {
 	s := &t.slots[idx]
 	s.val = v
 	s.live = true
-	s.stamp = t.tick(now)
-	t.pushBack(idx)
 	t.n++
 	return makeID(t.loop, s.gen, idx), nil
 }
@@ -192,67 +174,7 @@ func (t *Table[T]) Remove(id uint64) bool {
 	return true
 }
 
-// Touch marks id as active at now (moving it to the most-recent end of the
-// LRU list) and reports whether id is live.
-func (t *Table[T]) Touch(id uint64, now time.Time) bool {
-	idx := t.lookup(id)
-	if idx == nilIdx {
-		return false
-	}
-	t.slots[idx].stamp = t.tick(now)
-	if idx != t.tail {
-		t.unlink(idx)
-		t.pushBack(idx)
-	}
-	return true
-}
-
-// Evict removes every entry whose last activity is more than idle before
-// now, oldest first, calling fn (if non-nil) for each after it has been
-// removed. fn may call other Table methods. It returns the number evicted.
-// Cost is proportional to the number of evicted entries.
-func (t *Table[T]) Evict(now time.Time, idle time.Duration, fn func(id uint64, v T)) int {
-	cutoff := t.tick(now) - int64(idle)
-	evicted := 0
-	t.scanned = 0
-	for t.head != nilIdx {
-		t.scanned++
-		idx := t.head
-		s := &t.slots[idx]
-		if s.stamp >= cutoff { // idle for at most `idle`
-			break
-		}
-		id := makeID(t.loop, s.gen, idx)
-		v := s.val
-		t.free(idx)
-		evicted++
-		if fn != nil {
-			fn(id, v)
-		}
-	}
-	return evicted
-}
-
-// Oldest returns the least recently active entry, if any (for LRU closing
-// under buffer pressure, §10).
-func (t *Table[T]) Oldest() (id uint64, v T, ok bool) {
-	if t.head == nilIdx {
-		return 0, v, false
-	}
-	s := &t.slots[t.head]
-	return makeID(t.loop, s.gen, t.head), s.val, true
-}
-
-func (t *Table[T]) tick(now time.Time) int64 {
-	ns := now.UnixNano()
-	if ns > t.clock {
-		t.clock = ns
-	}
-	return t.clock
-}
-
 func (t *Table[T]) free(idx int32) {
-	t.unlink(idx)
 	s := &t.slots[idx]
 	var zero T
 	s.val = zero // drop the reference for the GC
@@ -261,7 +183,6 @@ func (t *Table[T]) free(idx int32) {
 	if s.gen == 0 {
 		s.gen = 1
 	}
-	s.prev = nilIdx
 	s.next = nilIdx
 	if t.freeTail == nilIdx {
 		t.freeHead = idx
@@ -270,30 +191,4 @@ func (t *Table[T]) free(idx int32) {
 	}
 	t.freeTail = idx
 	t.n--
-}
-
-func (t *Table[T]) pushBack(idx int32) {
-	s := &t.slots[idx]
-	s.prev = t.tail
-	s.next = nilIdx
-	if t.tail == nilIdx {
-		t.head = idx
-	} else {
-		t.slots[t.tail].next = idx
-	}
-	t.tail = idx
-}
-
-func (t *Table[T]) unlink(idx int32) {
-	s := &t.slots[idx]
-	if s.prev == nilIdx {
-		t.head = s.next
-	} else {
-		t.slots[s.prev].next = s.next
-	}
-	if s.next == nilIdx {
-		t.tail = s.prev
-	} else {
-		t.slots[s.next].prev = s.prev
-	}
 }

@@ -2,23 +2,17 @@ package extconn
 
 import (
 	"errors"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 )
-
-var t0 = time.Unix(1_700_000_000, 0)
-
-func at(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 
 func TestIDRoundTrip(t *testing.T) {
 	for _, loop := range []int{0, 1, 7, 255, MaxLoops - 1} {
 		tb := New[int](loop, 100)
 		ids := make([]uint64, 0, 100)
 		for i := range 100 {
-			id, err := tb.AddAt(i, t0)
+			id, err := tb.Add(i)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +41,7 @@ func TestGenerationNoAlias(t *testing.T) {
 	seen := make(map[uint64]bool)
 	var prev uint64
 	for i := range 100_000 {
-		id, err := tb.AddAt(i, t0)
+		id, err := tb.Add(i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +53,7 @@ func TestGenerationNoAlias(t *testing.T) {
 			if _, ok := tb.Get(prev); ok {
 				t.Fatalf("cycle %d: stale id %#x still resolves", i, prev)
 			}
-			if tb.Remove(prev) || tb.Touch(prev, t0) {
+			if tb.Remove(prev) {
 				t.Fatalf("cycle %d: stale id accepted", i)
 			}
 		}
@@ -78,11 +72,11 @@ func TestGenerationNoAlias(t *testing.T) {
 
 func TestGenerationWrap(t *testing.T) {
 	tb := New[int](0, 1)
-	tb.slots = append(tb.slots, slot[int]{gen: genMask, prev: nilIdx, next: nilIdx})
+	tb.slots = append(tb.slots, slot[int]{gen: genMask, next: nilIdx})
 	tb.freeHead, tb.freeTail = 0, 0
-	id, _ := tb.AddAt(1, t0)
+	id, _ := tb.Add(1)
 	tb.Remove(id)
-	id2, _ := tb.AddAt(2, t0)
+	id2, _ := tb.Add(2)
 	if id2 == 0 || id2 == id || id2>>genShift&genMask != 1 {
 		t.Fatalf("wrap: id %#x -> %#x", id, id2)
 	}
@@ -93,8 +87,8 @@ func TestGenerationWrap(t *testing.T) {
 
 func TestOtherLoopRejected(t *testing.T) {
 	a, b := New[int](1, 10), New[int](2, 10)
-	ida, _ := a.AddAt(10, t0)
-	idb, _ := b.AddAt(20, t0)
+	ida, _ := a.Add(10)
+	idb, _ := b.Add(20)
 	// Same slot index and generation, different loop.
 	if ida&^(loopMask<<loopShift) != idb&^(loopMask<<loopShift) {
 		t.Fatal("expected identical slot/generation bits")
@@ -102,7 +96,7 @@ func TestOtherLoopRejected(t *testing.T) {
 	if _, ok := a.Get(idb); ok {
 		t.Fatal("loop 1 accepted an id of loop 2")
 	}
-	if a.Remove(idb) || a.Touch(idb, t0) {
+	if a.Remove(idb) {
 		t.Fatal("foreign id accepted")
 	}
 	if _, ok := a.Get(ida | 1<<63); ok {
@@ -123,20 +117,20 @@ func TestCapacity(t *testing.T) {
 	tb := New[int](0, 5)
 	var ids []uint64
 	for i := range 5 {
-		id, err := tb.AddAt(i, t0)
+		id, err := tb.Add(i)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
 	}
-	if _, err := tb.AddAt(5, t0); !errors.Is(err, ErrFull) {
+	if _, err := tb.Add(5); !errors.Is(err, ErrFull) {
 		t.Fatalf("err = %v, want ErrFull", err)
 	}
 	if tb.Len() != 5 || len(tb.slots) != 5 {
 		t.Fatalf("Len %d slots %d", tb.Len(), len(tb.slots))
 	}
 	tb.Remove(ids[2])
-	if _, err := tb.AddAt(6, t0); err != nil {
+	if _, err := tb.Add(6); err != nil {
 		t.Fatal(err)
 	}
 	if len(tb.slots) != 5 {
@@ -154,106 +148,19 @@ func TestCapacity(t *testing.T) {
 	}
 }
 
-func TestEvictOrderAndCost(t *testing.T) {
-	tb := New[int](4, 2000)
-	ids := make([]uint64, 1000)
-	for i := range ids {
-		ids[i], _ = tb.AddAt(i, at(i)) // entry i last active at second i
-	}
-	// Touch the first 10 at t=2000: they become the most recent.
-	for i := range 10 {
-		tb.Touch(ids[i], at(2000))
-	}
-	var got []int
-	n := tb.Evict(at(2000), 1500*time.Second, func(id uint64, v int) {
-		if id != ids[v] {
-			t.Errorf("callback id %#x for value %d, want %#x", id, v, ids[v])
-		}
-		if _, ok := tb.Get(id); ok {
-			t.Error("entry still present in callback")
-		}
-		got = append(got, v)
-	})
-	// Idle > 1500s: stamps < 500, excluding the touched 0..9.
-	want := make([]int, 0)
-	for i := 10; i < 500; i++ {
-		want = append(want, i)
-	}
-	if n != len(want) || !slices.Equal(got, want) {
-		t.Fatalf("evicted %d %v..., want %d", n, got[:min(5, len(got))], len(want))
-	}
-	if tb.scanned != n+1 {
-		t.Fatalf("scanned %d nodes to evict %d", tb.scanned, n)
-	}
-	// Exactly idle == limit is not evicted.
-	if n := tb.Evict(at(2000), 1500*time.Second, nil); n != 0 || tb.scanned != 1 {
-		t.Fatalf("second evict removed %d, scanned %d", n, tb.scanned)
-	}
-	id, v, ok := tb.Oldest()
-	if !ok || v != 500 || id != ids[500] {
-		t.Fatalf("Oldest = %#x %d %v", id, v, ok)
-	}
-	// Touched entries are the newest.
-	if tb.Evict(at(2001), 0, nil) != 1000-len(want) || tb.Len() != 0 {
-		t.Fatal("full evict")
-	}
-	if _, _, ok := tb.Oldest(); ok {
-		t.Fatal("Oldest on empty table")
-	}
-}
-
-func TestEvictCallbackMayMutate(t *testing.T) {
-	tb := New[int](0, 10)
-	a, _ := tb.AddAt(1, at(0))
-	b, _ := tb.AddAt(2, at(1))
-	c, _ := tb.AddAt(3, at(2))
-	n := tb.Evict(at(100), 10*time.Second, func(id uint64, v int) {
-		if id == a {
-			tb.Remove(b)
-			if _, err := tb.AddAt(9, at(100)); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	if n != 2 || tb.Len() != 1 {
-		t.Fatalf("n=%d len=%d", n, tb.Len())
-	}
-	if _, ok := tb.Get(c); ok {
-		t.Fatal("c not evicted")
-	}
-}
-
-func TestNonMonotonicTimeKeepsOrder(t *testing.T) {
-	tb := New[int](0, 10)
-	a, _ := tb.AddAt(1, at(100))
-	b, _ := tb.AddAt(2, at(50)) // clock went backwards: clamped to 100
-	_ = b
-	if n := tb.Evict(at(160), time.Minute, nil); n != 0 {
-		t.Fatalf("evicted %d", n)
-	}
-	tb.Touch(a, at(200))
-	var got []int
-	tb.Evict(at(200), 0, func(_ uint64, v int) { got = append(got, v) })
-	if !slices.Equal(got, []int{2}) {
-		t.Fatalf("got %v", got)
-	}
-}
-
 func TestZeroAllocs(t *testing.T) {
 	type sess struct{ x int }
 	tb := New[*sess](0, 1024)
 	s := &sess{}
 	var keep []uint64
 	for range 512 {
-		id, _ := tb.AddAt(s, t0)
+		id, _ := tb.Add(s)
 		keep = append(keep, id)
 	}
 	for _, id := range keep[:256] { // warm up: populate the free list
 		tb.Remove(id)
 	}
-	now := t0
 	allocs := testing.AllocsPerRun(10_000, func() {
-		now = now.Add(time.Millisecond)
 		id, err := tb.Add(s)
 		if err != nil {
 			panic(err)
@@ -261,47 +168,19 @@ func TestZeroAllocs(t *testing.T) {
 		if _, ok := tb.Get(id); !ok {
 			panic("get")
 		}
-		tb.Touch(id, now)
-		tb.Touch(keep[300], now)
 		if !tb.Remove(id) {
 			panic("remove")
 		}
-		tb.Evict(now, time.Hour, nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("allocs per op = %v", allocs)
 	}
 }
 
-// model is the reference implementation: a map plus a recency list.
+// model is the reference implementation: a map.
 type model struct {
-	vals  map[uint64]int
-	order []uint64 // least recently active first
-	stamp map[uint64]int64
-	clock int64
-	cap   int
-}
-
-func newModel(capacity int) *model {
-	// The clock starts below any time, as the table's does below t0: the
-	// harness's time can go below zero.
-	return &model{vals: map[uint64]int{}, stamp: map[uint64]int64{}, cap: capacity, clock: math.MinInt64}
-}
-
-func (m *model) tick(ns int64) int64 {
-	m.clock = max(m.clock, ns)
-	return m.clock
-}
-
-func (m *model) moveBack(id uint64) {
-	m.order = slices.DeleteFunc(m.order, func(x uint64) bool { return x == id })
-	m.order = append(m.order, id)
-}
-
-func (m *model) remove(id uint64) {
-	delete(m.vals, id)
-	delete(m.stamp, id)
-	m.order = slices.DeleteFunc(m.order, func(x uint64) bool { return x == id })
+	vals map[uint64]int
+	cap  int
 }
 
 type harness struct {
@@ -311,11 +190,10 @@ type harness struct {
 	loop    int
 	issued  []uint64 // every id ever returned (live or stale)
 	nextVal int
-	now     int64 // seconds since t0
 }
 
 func newHarness(t testing.TB, loop, capacity int) *harness {
-	return &harness{t: t, tb: New[int](loop, capacity), m: newModel(capacity), loop: loop}
+	return &harness{t: t, tb: New[int](loop, capacity), m: &model{vals: map[uint64]int{}, cap: capacity}, loop: loop}
 }
 
 func (h *harness) pick(r uint32) uint64 {
@@ -335,12 +213,11 @@ func (h *harness) pick(r uint32) uint64 {
 // step applies one operation selected by op with argument r to both.
 func (h *harness) step(op byte, r uint32) {
 	t := h.t
-	switch op % 6 {
+	switch op % 4 {
 	case 0, 1: // add
 		v := h.nextVal
 		h.nextVal++
-		nowT := t0.Add(time.Duration(h.now) * time.Second)
-		id, err := h.tb.AddAt(v, nowT)
+		id, err := h.tb.Add(v)
 		if len(h.m.vals) >= h.m.cap {
 			if !errors.Is(err, ErrFull) {
 				t.Fatalf("add on full: err %v", err)
@@ -358,8 +235,6 @@ func (h *harness) step(op byte, r uint32) {
 		}
 		h.issued = append(h.issued, id)
 		h.m.vals[id] = v
-		h.m.stamp[id] = h.m.tick(h.now * int64(time.Second))
-		h.m.order = append(h.m.order, id)
 	case 2: // get
 		id := h.pick(r)
 		v, ok := h.tb.Get(id)
@@ -373,64 +248,19 @@ func (h *harness) step(op byte, r uint32) {
 		if ok := h.tb.Remove(id); ok != mok {
 			t.Fatalf("Remove(%#x) = %v; model %v", id, ok, mok)
 		}
-		h.m.remove(id)
-	case 4: // touch, advancing (or occasionally rewinding) time
-		h.now += int64(r % 16)
-		if r%97 == 0 {
-			h.now -= 20
-		}
-		id := h.pick(r >> 4)
-		_, mok := h.m.vals[id]
-		if ok := h.tb.Touch(id, t0.Add(time.Duration(h.now)*time.Second)); ok != mok {
-			t.Fatalf("Touch(%#x) = %v; model %v", id, ok, mok)
-		}
-		if mok {
-			h.m.stamp[id] = h.m.tick(h.now * int64(time.Second))
-			h.m.moveBack(id)
-		}
-	case 5: // evict
-		idle := time.Duration(r%64) * time.Second
-		h.now += int64(r>>6) % 8
-		nowNs := h.m.tick(h.now * int64(time.Second))
-		var want []uint64
-		for _, id := range h.m.order {
-			if nowNs-h.m.stamp[id] > int64(idle) {
-				want = append(want, id)
-			} else {
-				break
-			}
-		}
-		var got []uint64
-		n := h.tb.Evict(t0.Add(time.Duration(h.now)*time.Second), idle, func(id uint64, v int) {
-			if v != h.m.vals[id] {
-				t.Fatalf("evict callback value %d, model %d", v, h.m.vals[id])
-			}
-			got = append(got, id)
-		})
-		if n != len(got) || !slices.Equal(got, want) {
-			t.Fatalf("Evict got %v want %v", got, want)
-		}
-		for _, id := range want {
-			h.m.remove(id)
-		}
+		delete(h.m.vals, id)
 	}
 	if h.tb.Len() != len(h.m.vals) {
 		t.Fatalf("Len %d model %d", h.tb.Len(), len(h.m.vals))
 	}
 }
 
-// check verifies the LRU list and free list against the model.
+// check verifies every live entry and the free list against the model.
 func (h *harness) check() {
-	var order []uint64
-	for i := h.tb.head; i != nilIdx; i = h.tb.slots[i].next {
-		s := &h.tb.slots[i]
-		if !s.live {
-			h.t.Fatal("free slot on LRU list")
+	for id, v := range h.m.vals {
+		if got, ok := h.tb.Get(id); !ok || got != v {
+			h.t.Fatalf("Get(%#x) = %d,%v; model %d", id, got, ok, v)
 		}
-		order = append(order, makeID(h.tb.loop, s.gen, i))
-	}
-	if !slices.Equal(order, h.m.order) {
-		h.t.Fatalf("LRU order %v, model %v", order, h.m.order)
 	}
 	free := 0
 	for i := h.tb.freeHead; i != nilIdx; i = h.tb.slots[i].next {
@@ -448,7 +278,7 @@ func TestModelRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	h := newHarness(t, 42, 64)
 	for i := range 100_000 {
-		h.step(byte(rng.UintN(6)), rng.Uint32())
+		h.step(byte(rng.UintN(4)), rng.Uint32())
 		if i%1000 == 0 {
 			h.check()
 		}
@@ -479,19 +309,6 @@ func BenchmarkAddRemove(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		id, _ := tb.Add(v)
-		tb.Remove(id)
-	}
-}
-
-func BenchmarkAddAtRemove(b *testing.B) {
-	tb := New[*int](0, 1<<16)
-	v := new(int)
-	for range 1 << 15 {
-		tb.AddAt(v, t0)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		id, _ := tb.AddAt(v, t0)
 		tb.Remove(id)
 	}
 }
