@@ -110,42 +110,63 @@ func Tree(pid int) (Usage, error) {
 	return u, nil
 }
 
-// maxSamples bounds a Sampler that is never stopped.
+// maxSamples bounds a Poller that is never stopped.
 const maxSamples = 1 << 20
 
-// Sampler reads the usage of a process tree at a fixed interval and keeps
-// the peak resident size.
-type Sampler struct {
+// Poller calls a function at a fixed interval, from its own goroutine,
+// until Stop or until the function fails (the process it reads is gone).
+type Poller struct {
 	stop chan struct{}
 	done chan struct{}
-	mu   sync.Mutex
-	peak int64
-	err  error
+	err  error // set before done is closed
 }
 
-// Sample starts sampling the tree of pid every interval until Stop.
-func Sample(pid int, every time.Duration) *Sampler {
-	s := &Sampler{stop: make(chan struct{}), done: make(chan struct{})}
+// Poll calls read now and then every interval.
+func Poll(every time.Duration, read func() error) *Poller {
+	p := &Poller{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
-		defer close(s.done)
+		defer close(p.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for range maxSamples {
-			u, err := Tree(pid)
-			s.mu.Lock()
-			s.peak = max(s.peak, u.RSS)
-			s.err = err
-			s.mu.Unlock()
-			if err != nil {
+			if p.err = read(); p.err != nil {
 				return
 			}
 			select {
-			case <-s.stop:
+			case <-p.stop:
 				return
 			case <-t.C:
 			}
 		}
 	}()
+	return p
+}
+
+// Stop ends polling and returns read's error, if it failed.
+func (p *Poller) Stop() error {
+	close(p.stop)
+	<-p.done
+	return p.err
+}
+
+// Sampler reads the usage of a process tree at a fixed interval and keeps
+// the peak resident size.
+type Sampler struct {
+	poll *Poller
+	mu   sync.Mutex
+	peak int64
+}
+
+// Sample starts sampling the tree of pid every interval until Stop.
+func Sample(pid int, every time.Duration) *Sampler {
+	s := &Sampler{}
+	s.poll = Poll(every, func() error {
+		u, err := Tree(pid)
+		s.mu.Lock()
+		s.peak = max(s.peak, u.RSS)
+		s.mu.Unlock()
+		return err
+	})
 	return s
 }
 
@@ -159,9 +180,6 @@ func (s *Sampler) Peak() int64 {
 // Stop ends sampling and returns the peak resident size, with an error if
 // the process vanished.
 func (s *Sampler) Stop() (int64, error) {
-	close(s.stop)
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.peak, s.err
+	err := s.poll.Stop()
+	return s.Peak(), err
 }

@@ -129,55 +129,37 @@ func usageOf(pid int) (Usage, error) {
 // peakSampler reads the fd count and RSS of a process at a fixed interval
 // and keeps the peaks.
 type peakSampler struct {
-	pid  int
-	stop chan struct{}
-	done chan struct{}
-
+	poll    *procstat.Poller
 	mu      sync.Mutex
 	fds     int
 	rss     int64
-	err     error
 	samples int
 }
 
 func samplePeaks(pid int, every time.Duration) *peakSampler {
-	s := &peakSampler{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			u, err := usageOf(pid)
-			s.mu.Lock()
-			if err != nil {
-				s.err = err
-			} else {
-				s.fds = max(s.fds, u.FDs)
-				s.rss = max(s.rss, u.RSS)
-				s.samples++
-			}
-			s.mu.Unlock()
-			if err != nil {
-				return
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-			}
+	s := &peakSampler{}
+	s.poll = procstat.Poll(every, func() error {
+		u, err := usageOf(pid)
+		if err != nil {
+			return err
 		}
-	}()
+		s.mu.Lock()
+		s.fds = max(s.fds, u.FDs)
+		s.rss = max(s.rss, u.RSS)
+		s.samples++
+		s.mu.Unlock()
+		return nil
+	})
 	return s
 }
 
 // Stop ends sampling and returns the peaks; err is set if the process
 // could not be read (it exited).
 func (s *peakSampler) Stop() (fds int, rss int64, err error) {
-	close(s.stop)
-	<-s.done
+	err = s.poll.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.fds, s.rss, s.err
+	return s.fds, s.rss, err
 }
 
 // logScan reads the proxy's log as it grows and picks out the lines that
