@@ -138,3 +138,36 @@ func BenchmarkMiddleEcho(b *testing.B) {
 		run(b, startProxy(b, d.Addr(), server.Config{Loops: 1}).addr)
 	})
 }
+
+// BenchmarkHandshake opens a client, makes one small round trip through
+// its DC and closes it: the cost of a new connection, in direct mode next
+// to middle-proxy mode (no DC connection per client), same run.
+func BenchmarkHandshake(b *testing.B) {
+	run := func(b *testing.B, addr string) {
+		msg := mtPacket(64)
+		frame, _ := framing.Intermediate.AppendHeader(nil, len(msg))
+		frame = append(frame, msg...)
+		in := make([]byte, len(frame))
+		for b.Loop() {
+			c, err := tgclient.DialRaw(context.Background(), addr, testKey, framing.Intermediate.Tag(), 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Write(frame); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, in); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		d := startFakeDC(b, fakedc.Config{Mode: fakedc.Echo})
+		run(b, startProxy(b, d.Addr(), server.Config{Loops: 1}).addr)
+	})
+	b.Run("middle", func(b *testing.B) {
+		me := startMe(b, fakeme.Config{Mode: fakeme.Echo})
+		run(b, startMiddleProxy(b, me.Addr(), server.Config{Loops: 1}).addr)
+	})
+}
