@@ -242,6 +242,14 @@ type dialOwner interface {
 	dialFailed(addr string, err error)
 }
 
+// dialerFor picks the dialer for owner's kind of connection.
+func (l *loop) dialerFor(owner dialOwner) *net.Dialer {
+	if _, ok := owner.(*mpConn); ok {
+		return &l.srv.mpDialer
+	}
+	return &l.srv.dialer
+}
+
 // dial connects to addr off the loop and registers the socket on this
 // loop, so that it shares the reactor of the clients it serves. gnet's own
 // EventLoop.Register would dial without a deadline; dialling here bounds
@@ -249,7 +257,7 @@ type dialOwner interface {
 // Enroll. The owner reaches the new conn's OnOpen through the context.
 func (l *loop) dial(owner dialOwner, addr string) {
 	go func() {
-		conn, err := l.srv.dialer.Dial("tcp", addr)
+		conn, err := l.dialerFor(owner).Dial("tcp", addr)
 		if err == nil {
 			var res <-chan gnet.RegisteredResult
 			res, err = l.el.Enroll(gnet.NewContext(context.Background(), owner), conn)

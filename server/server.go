@@ -64,7 +64,12 @@ type Server struct {
 	numLoops  int
 	loopIndex atomic.Int32 // the next loop's index
 	clients   atomic.Int64
-	dialer    net.Dialer
+	// dialer reaches DCs and fronted sites: no TCP keep-alive, as the idle
+	// timeout already ends a dead pair and the option costs syscalls on
+	// every new client. mpDialer reaches middle proxies, long-lived
+	// connections whose death keep-alive must find, with the official's
+	// settings (protocol.md §6.10).
+	dialer, mpDialer net.Dialer
 
 	mpSettings atomic.Pointer[mpSettings] // middle-proxy mode only
 	adTag      atomic.Pointer[[]byte]     // middle-proxy mode only
@@ -122,11 +127,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		ready:    make(chan struct{}),
-		done:     make(chan struct{}),
-		dialer:   net.Dialer{Timeout: cfg.DialTimeout},
+		cfg:    cfg,
+		log:    cfg.Logger,
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: -1},
+		mpDialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAliveConfig: net.KeepAliveConfig{
+			Enable: true, Idle: 40 * time.Second, Interval: 40 * time.Second, Count: 5}},
 		numLoops: cfg.Loops,
 	}
 	if s.numLoops == 0 {
