@@ -494,3 +494,43 @@ func TestMiddleRecoversFast(t *testing.T) {
 		t.Errorf("served %v after the middle proxy came back", e)
 	}
 }
+
+// TestSetMiddleProxy: a new config sends new clients to the new middle
+// proxy while an open client stays on the old one; the old connection
+// closes once its last client has gone.
+func TestSetMiddleProxy(t *testing.T) {
+	me1 := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	me2 := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me1.Addr(), server.Config{Loops: 1, HandshakeTimeout: 200 * time.Millisecond,
+		Middle: &server.MiddleConfig{ConnsPerTarget: 1}})
+	a := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	a.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := echoOnce(t, a, framing.Intermediate); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetMiddleProxy(proxyConfigTo(t, me2.Addr()), testProxySecret); err != nil {
+		t.Fatal(err)
+	}
+	// The loop applies it at its next sweep (every 50 ms here).
+	waitFor(t, "a new client served by the new middle proxy", func() bool {
+		b := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+		defer b.Close()
+		b.SetDeadline(time.Now().Add(5 * time.Second))
+		return echoOnce(t, b, framing.Intermediate) == nil && me2.Stats().Requests > 0
+	})
+	before := me1.Stats().Requests
+	if err := echoOnce(t, a, framing.Intermediate); err != nil {
+		t.Fatalf("the open client after the change: %v", err)
+	}
+	if me1.Stats().Requests != before+1 {
+		t.Error("the open client's request did not go to its own middle proxy")
+	}
+	a.Close()
+	waitFor(t, "the old middle-proxy connection to close", func() bool { return p.snapshot(t).MPReady == 1 })
+	if err := p.SetMiddleProxy(nil, testProxySecret); err == nil {
+		t.Error("a missing config was accepted")
+	}
+	if err := p.SetMiddleProxy(proxyConfigTo(t, me2.Addr()), []byte("short")); err == nil {
+		t.Error("a short secret was accepted")
+	}
+}
