@@ -259,6 +259,10 @@ type mpConn struct {
 	// bound after Feed returns, as frames for them may not be appended
 	// meanwhile.
 	ready bool
+	// feeding is set during Feed: a client that leaves then (its socket
+	// failed, or it overflowed) has its RPC_CLOSE_CONN queued for after
+	// Feed, so that it follows Feed's own output in the CBC stream.
+	feeding bool
 }
 
 func (c *mpConn) loop() *loop      { return c.pool.m.l }
@@ -334,7 +338,9 @@ func (c *mpConn) traffic() gnet.Action {
 	m := l.mp
 	buf, _ := c.conn.Next(-1)
 	l.stats.DCBytes += uint64(len(buf))
+	c.feeding = true
 	out, err := c.rpc.Feed(buf, m.out[:0])
+	c.feeding = false
 	for _, id := range m.closeIDs {
 		out, _ = c.rpc.AppendCloseConn(out, id)
 	}
@@ -428,7 +434,11 @@ func (c *mpConn) unbind(s *session, tell bool) {
 	c.clients[last] = nil
 	c.clients = c.clients[:last]
 	s.mp.idx = -1
-	if tell && c.conn != nil {
+	switch {
+	case !tell || c.conn == nil:
+	case c.feeding:
+		c.pool.m.closeIDs = append(c.pool.m.closeIDs, int64(s.mp.id))
+	default:
 		if out, err := c.rpc.AppendCloseConn(c.pool.m.out[:0], int64(s.mp.id)); err == nil {
 			c.conn.Write(out)
 		}
