@@ -1,14 +1,22 @@
 // Package server is the proxy's data plane: gnet reactors that accept
-// Telegram clients, check their obfuscated2 header, connect each to its DC
-// and relay both ways.
+// Telegram clients, check their obfuscated2 header (or fake-TLS hello),
+// and either connect each to its DC and relay both ways (direct mode) or
+// carry its packets over RPC connections to Telegram's middle proxies
+// (middle-proxy mode, middle.go and mppool.go).
 //
 // # Threads
 //
 // A DC socket is registered on the event loop of the client it serves
 // (loop.dial), so one loop owns both sockets of a pair: relaying takes no
-// lock and never hands bytes to another thread. Per-loop state (timeouts,
-// the epoll descriptor used for flow control) lives in a loop value that
-// only that loop touches; the only shared state is an atomic client count.
+// lock and never hands bytes to another thread. Likewise each loop keeps
+// its own RPC connections to the middle proxies and its own shard of the
+// ext_connection table, for its own clients. Per-loop state (timeouts, the
+// epoll descriptor used for flow control, counters) lives in a loop value
+// that only that loop touches; what is shared is read-mostly (the secret
+// set and middle-proxy settings behind atomic pointers, replaced on
+// reload), an atomic client count, each loop's queued-byte total for the
+// buffer budget, and the per-IP counts behind sharded mutexes at accept
+// and close.
 //
 // # Where bytes are copied
 //
