@@ -174,8 +174,15 @@ func (s *session) flushMiddle() {
 	if c.conn == nil || s.client.conn == nil {
 		return
 	}
+	s.regulate()
+}
+
+// regulate pauses or resumes reading the client by what its input waits
+// on (middleBacklog).
+func (s *session) regulate() {
 	cfg := &s.loop.srv.cfg
-	switch queued := c.conn.OutboundBuffered(); {
+	queued, _ := s.middleBacklog()
+	switch {
 	case queued > cfg.HighWatermark:
 		s.pause(&s.client)
 	case s.client.paused && queued <= cfg.LowWatermark:
@@ -239,6 +246,11 @@ func (s *session) toClient(b []byte) {
 	if s.client.paused && queuedBefore == 0 && queued > 0 {
 		s.setPaused(&s.client) // gnet re-armed reading when the backlog started
 	}
+	if queued > l.srv.cfg.HighWatermark && !s.client.paused {
+		// Answers pile up: stop reading the client's requests, which ends
+		// the answers it asked for (pushed updates still come).
+		s.pause(&s.client)
+	}
 	if limit := l.srv.cfg.Middle.ClientQueueLimit; queued > limit {
 		l.stats.MPOverflow++
 		s.logger().Info("client reads slower than its answers arrive; closing it so that the clients sharing its middle-proxy connection are not held up",
@@ -266,11 +278,14 @@ func (s *session) closeByMP() {
 	s.loop.watch(s)
 }
 
-// middleBacklog is what a middle-proxy client's input is waiting on: its
-// RPC connection's backlog; ok is false while the client is not bound.
+// middleBacklog is what a middle-proxy client's input waits on: the
+// larger of its RPC connection's backlog (its requests would add to it)
+// and its own (answers to its requests would); ok is false while the
+// client is not bound.
 func (s *session) middleBacklog() (n int, ok bool) {
-	if c := s.mp.conn; c != nil && c.conn != nil {
-		return c.conn.OutboundBuffered(), true
+	c := s.mp.conn
+	if c == nil || c.conn == nil || s.client.conn == nil {
+		return 0, false
 	}
-	return 0, false
+	return max(c.conn.OutboundBuffered(), s.client.conn.OutboundBuffered()), true
 }

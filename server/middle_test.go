@@ -534,3 +534,39 @@ func TestSetMiddleProxy(t *testing.T) {
 		t.Error("a short secret was accepted")
 	}
 }
+
+// TestMiddleSlowReaderPaused: a client whose answers pile up stops being
+// read, so it asks for no more; nothing is lost and nothing closed, and
+// once it reads it gets every answer in order.
+func TestMiddleSlowReaderPaused(t *testing.T) {
+	me := startMe(t, fakeme.Config{Mode: fakeme.Echo})
+	p := startMiddleProxy(t, me.Addr(), server.Config{Loops: 1})
+	c := dial(t, p.addr, framing.Intermediate.Tag(), 2)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	const n = 200 // 64 KiB each: 12.5 MiB asked for while not reading
+	sent := make([][]byte, n)
+	for i := range sent {
+		sent[i] = mtPacket(64 << 10)
+	}
+	go func() {
+		for _, msg := range sent {
+			if writePacket(c, framing.Intermediate, msg, false) != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "the client to be paused", func() bool { return p.stats(t).Pauses > 0 })
+	time.Sleep(300 * time.Millisecond)
+	if snap := p.snapshot(t); snap.QueuedBytes > 4<<20 || snap.MPOverflow != 0 {
+		t.Errorf("queued %d bytes, %d closed for overflow: want the client's input paused instead", snap.QueuedBytes, snap.MPOverflow)
+	}
+	for i, want := range sent {
+		got, err := readPacket(c, framing.Intermediate)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("answer %d differs", i)
+		}
+	}
+}
