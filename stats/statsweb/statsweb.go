@@ -3,7 +3,8 @@
 //   - GET /stats: the official MTProxy's text format, one "key\tvalue\n"
 //     line per statistic (protocol.md §8), answered only to a loopback
 //     client as the official does. The keys and their order are in
-//     StatsKeys; per-user lines follow them (see StatsKeys).
+//     statsTable (text.go), which also lists the official keys left out;
+//     per-user lines follow them.
 //   - GET /metrics: the Prometheus exposition format from a private
 //     registry: the proxy's counters and gauges (mtproxy_*), the Go
 //     runtime's (go_*) and the process's (process_*).
@@ -125,10 +126,6 @@ func New(source Source, info func() Info, logger *zap.Logger, opts ...Option) *H
 	})
 	return h
 }
-
-// Registry returns the private registry behind /metrics, e.g. to add the
-// caller's own collectors.
-func (h *Handler) Registry() *prometheus.Registry { return h.registry }
 
 // ServeHTTP routes /stats and /metrics.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

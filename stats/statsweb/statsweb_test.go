@@ -244,7 +244,7 @@ func TestStatsText(t *testing.T) {
 	// The order: the table's keys that are present, then the users by
 	// label.
 	var wantOrder []string
-	for _, k := range StatsKeys() {
+	for _, k := range statsTable {
 		if _, ok := m[k.Key]; ok {
 			wantOrder = append(wantOrder, k.Key)
 		}
@@ -292,7 +292,7 @@ http_bad_headers http_qps proxy_mode proxy_tag_set version`)
 	for i, k := range officialProxy {
 		pos[k] = i
 	}
-	keys := StatsKeys()
+	keys := statsTable
 	seen := map[string]bool{}
 	lastProxy, ownStarted := -1, false
 	for i, k := range keys {
@@ -532,7 +532,7 @@ func TestMetrics(t *testing.T) {
 	}
 	assertNoSecrets(t, body)
 
-	problems, err := testutil.GatherAndLint(h.Registry())
+	problems, err := testutil.GatherAndLint(h.registry)
 	if err != nil {
 		t.Fatal(err)
 	}

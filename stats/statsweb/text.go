@@ -17,8 +17,8 @@ import (
 	"github.com/mtproxy-go/mtproxy/stats"
 )
 
-// StatsKey is one line of /stats.
-type StatsKey struct {
+// statsKey is one line of /stats.
+type statsKey struct {
 	Key string
 	// Official: the official MTProxy prints this key with this meaning
 	// (protocol.md §8); the others are ours and follow the official ones.
@@ -36,7 +36,7 @@ type view struct {
 	mem  map[string]int64
 }
 
-// StatsKeys returns the /stats keys in the order they are printed. A key
+// statsTable holds the /stats keys in the order they are printed. A key
 // whose value is unknown at the time is left out (e.g. the config_* keys
 // in direct mode). After them come four lines per user, in the order of
 // the users' labels (UserLabel):
@@ -65,15 +65,13 @@ type view struct {
 // total_active_network_events, total_network_buffers_allocated_bytes,
 // total_network_buffers_used, total_network_buffer_chunks_allocated(_max),
 // mtproto_proxy_errors and the http_* keys (no HTTP transport).
-func StatsKeys() []StatsKey { return append([]StatsKey(nil), statsTable...) }
-
 var statsTable = buildStatsTable()
 
-func buildStatsTable() []StatsKey {
+func buildStatsTable() []statsKey {
 	outbound := func(s *stats.Snapshot) int64 { return int64(s.DCConns + s.MPReady + s.MPStarting) }
 	open := func(s *stats.Snapshot) int64 { return int64(s.Clients) + outbound(s) }
 	middle := func(v *view) bool { return v.info.Mode == ModeMiddle }
-	t := []StatsKey{
+	t := []statsKey{
 		// The engine's block.
 		off("pid", "process id", func(*view) (string, bool) { return itoa(int64(os.Getpid())), true }),
 		off("start_time", "Info.StartTime, Unix seconds", func(v *view) (string, bool) {
@@ -192,12 +190,12 @@ func buildStatsTable() []StatsKey {
 	return t
 }
 
-func off(key, doc string, f func(*view) (string, bool)) StatsKey {
-	return StatsKey{Key: key, Official: true, Doc: doc, value: f}
+func off(key, doc string, f func(*view) (string, bool)) statsKey {
+	return statsKey{Key: key, Official: true, Doc: doc, value: f}
 }
 
-func own(key, doc string, f func(*view) (string, bool)) StatsKey {
-	return StatsKey{Key: key, Doc: doc, value: f}
+func own(key, doc string, f func(*view) (string, bool)) statsKey {
+	return statsKey{Key: key, Doc: doc, value: f}
 }
 
 func memKey(name string) func(*view) (string, bool) {
