@@ -24,6 +24,7 @@ import (
 	ftls "github.com/mtproxy-go/mtproxy/benchmarks/faketls"
 	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
 	"github.com/mtproxy-go/mtproxy/codec/faketls"
+	"github.com/mtproxy-go/mtproxy/internal/testnet"
 	"github.com/mtproxy-go/mtproxy/server"
 	"github.com/mtproxy-go/mtproxy/stats"
 )
@@ -459,13 +460,7 @@ func TestFakeTLSFrontingEdges(t *testing.T) {
 	probe := []byte("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
 
 	t.Run("site down", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		down := ln.Addr().String()
-		ln.Close()
-		p := startTLSProxy(t, d.Addr(), down, server.Config{Loops: 1})
+		p := startTLSProxy(t, d.Addr(), testnet.RefusedAddr(t), server.Config{Loops: 1})
 		c := tcpDial(t, p.addr)
 		c.Write(probe)
 		expectClosed(t, c, 5*time.Second)

@@ -23,6 +23,7 @@ import (
 	"github.com/mtproxy-go/mtproxy/backend/dc"
 	"github.com/mtproxy-go/mtproxy/benchmarks/fakedc"
 	"github.com/mtproxy-go/mtproxy/benchmarks/tgclient"
+	"github.com/mtproxy-go/mtproxy/internal/testnet"
 	"github.com/mtproxy-go/mtproxy/server"
 	"github.com/mtproxy-go/mtproxy/stats"
 )
@@ -445,13 +446,7 @@ func TestBadClients(t *testing.T) {
 		c.Close() // RST
 	})
 	t.Run("DC refuses", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		refusing := ln.Addr().String()
-		ln.Close()
-		q := startProxy(t, refusing, server.Config{Loops: 1})
+		q := startProxy(t, testnet.RefusedAddr(t), server.Config{Loops: 1})
 		c := dial(t, q.addr, fakedc.TagPaddedIntermediate, 2)
 		c.Write([]byte("hello"))
 		expectClosed(t, c, 5*time.Second)

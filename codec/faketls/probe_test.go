@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtproxy-go/mtproxy/internal/testnet"
 )
 
 // selfSigned returns a certificate for example.com.
@@ -152,18 +154,11 @@ func TestProbeFailures(t *testing.T) {
 		}
 	}()
 
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedAddr := closed.Addr().String()
-	closed.Close()
-
 	for _, tc := range []struct{ name, addr string }{
 		{"TLS 1.2 only", tls12},
 		{"silent", silent.Addr().String()},
 		{"HTTP", http.Addr().String()},
-		{"refused", closedAddr},
+		{"refused", testnet.RefusedAddr(t)},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		start := time.Now()

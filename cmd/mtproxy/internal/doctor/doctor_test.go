@@ -24,6 +24,7 @@ import (
 
 	"github.com/mtproxy-go/mtproxy/backend/dc"
 	"github.com/mtproxy-go/mtproxy/backend/refresh"
+	"github.com/mtproxy-go/mtproxy/internal/testnet"
 )
 
 // Every test stays on loopback: the clock URL, DC table, middle proxies and
@@ -44,10 +45,25 @@ func localOnly(t *testing.T) func(ctx context.Context, network, addr string) (ne
 	}
 }
 
-// blocking is a Dialer that never connects: a blackhole.
+// blocking is a Dialer that never connects: a blackhole. It gives up
+// after a while even if ctx never ends, since net/http goes on dialling
+// after the request that asked for the connection is cancelled.
 func blocking(ctx context.Context, network, addr string) (net.Conn, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(5 * time.Second):
+		return nil, errors.New("test: blackhole")
+	}
+}
+
+// bounded is the context for calling one check directly, bounded as Run
+// bounds each check, so that a check that waits on a silent peer fails the
+// test rather than hanging it.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // listener returns the address of a local listener that accepts and holds
@@ -80,18 +96,6 @@ func listener(t *testing.T) string {
 		mu.Unlock()
 	})
 	return ln.Addr().String()
-}
-
-// closedPort returns a local address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // tlsServer starts an HTTPS server that does not log handshake errors
@@ -245,14 +249,14 @@ func TestClock(t *testing.T) {
 	} {
 		cfg := local(t)
 		cfg.ClockURL = clockServer(t, c.off)
-		r := newRunner(cfg).checkClock(context.Background())
+		r := newRunner(cfg).checkClock(bounded(t))
 		r.Name = fmt.Sprintf("clock off by %v", c.off)
 		expect(t, r, c.want, c.detail)
 	}
 
 	cfg := local(t)
-	cfg.ClockURL = "http://" + closedPort(t)
-	r := newRunner(cfg).checkClock(context.Background())
+	cfg.ClockURL = "http://" + testnet.RefusedAddr(t)
+	r := newRunner(cfg).checkClock(bounded(t))
 	r.Name = "closed port"
 	expect(t, r, Warn, "unreachable", "connection refused", "clock not checked")
 
@@ -261,12 +265,12 @@ func TestClock(t *testing.T) {
 	}))
 	defer noDate.Close()
 	cfg.ClockURL = noDate.URL
-	r = newRunner(cfg).checkClock(context.Background())
+	r = newRunner(cfg).checkClock(bounded(t))
 	r.Name = "no Date"
 	expect(t, r, Warn, "no Date header")
 
 	cfg.ClockURL = "ftp://example.com"
-	r = newRunner(cfg).checkClock(context.Background())
+	r = newRunner(cfg).checkClock(bounded(t))
 	r.Name = "bad URL"
 	expect(t, r, Warn, "not an http(s) URL")
 }
@@ -280,7 +284,7 @@ func TestClockUnverified(t *testing.T) {
 	}), nil)
 	cfg := local(t)
 	cfg.ClockURL = srv.URL
-	r := newRunner(cfg).checkClock(context.Background())
+	r := newRunner(cfg).checkClock(bounded(t))
 	r.Name = "unverified"
 	expect(t, r, Fail, "certificate not verified", "s behind")
 	if !strings.Contains(r.Detail, "clock 3599.") && !strings.Contains(r.Detail, "clock 3600.") {
@@ -290,7 +294,7 @@ func TestClockUnverified(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 	cfg.RootCAs = pool
-	r = newRunner(cfg).checkClock(context.Background())
+	r = newRunner(cfg).checkClock(bounded(t))
 	r.Name = "verified"
 	expect(t, r, Fail, "s behind")
 	if strings.Contains(r.Detail, "not verified") {
@@ -300,7 +304,7 @@ func TestClockUnverified(t *testing.T) {
 
 func TestDCs(t *testing.T) {
 	t.Parallel()
-	up, down := listener(t), closedPort(t)
+	up, down := listener(t), testnet.RefusedAddr(t)
 	for _, c := range []struct {
 		name   string
 		addrs  []string
@@ -313,14 +317,14 @@ func TestDCs(t *testing.T) {
 	} {
 		cfg := local(t)
 		cfg.DCs = dcTable(t, c.addrs...)
-		r := newRunner(cfg).checkDCs(context.Background())
+		r := newRunner(cfg).checkDCs(bounded(t))
 		r.Name = c.name
 		expect(t, r, c.want, c.detail...)
 	}
 
 	cfg := local(t)
 	cfg.Middle = true
-	r := newRunner(cfg).checkDCs(context.Background())
+	r := newRunner(cfg).checkDCs(bounded(t))
 	r.Name = "middle"
 	expect(t, r, Skip)
 }
@@ -335,13 +339,13 @@ func TestDCsIPv6(t *testing.T) {
 	cfg := local(t)
 	cfg.PreferIPv6 = true
 	// IPv4 addresses stay closed: the IPv6 ones must be the ones dialled.
-	cfg.DCs = dcTable(t, closedPort(t))
+	cfg.DCs = dcTable(t, testnet.RefusedAddr(t))
 	for id := 1; id <= 5; id++ {
 		if err := cfg.DCs.Override(id, ln.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := newRunner(cfg).checkDCs(context.Background())
+	r := newRunner(cfg).checkDCs(bounded(t))
 	r.Name = "IPv6"
 	expect(t, r, OK, "5 of 5", "IPv6 preferred", ln.Addr().String())
 }
@@ -365,11 +369,11 @@ func middleFiles(t *testing.T, conf string) *refresh.Config {
 
 func TestMiddle(t *testing.T) {
 	t.Parallel()
-	a, b, down := listener(t), listener(t), closedPort(t)
+	a, b, down := listener(t), listener(t), testnet.RefusedAddr(t)
 	run := func(name string, rc *refresh.Config) Result {
 		cfg := local(t)
 		cfg.Middle, cfg.Refresh = true, rc
-		r := newRunner(cfg).checkMiddle(context.Background())
+		r := newRunner(cfg).checkMiddle(bounded(t))
 		r.Name = name
 		return r
 	}
@@ -416,7 +420,7 @@ func TestMiddle(t *testing.T) {
 	}), Fail, "404")
 
 	cfg := local(t)
-	r := newRunner(cfg).checkMiddle(context.Background())
+	r := newRunner(cfg).checkMiddle(bounded(t))
 	r.Name = "direct"
 	expect(t, r, Skip)
 }
@@ -469,7 +473,7 @@ func TestFronting(t *testing.T) {
 		{"unknown CA", addr, "example.com", nil, false, Warn, []string{"not valid for example.com", "unknown authority"}},
 		{"TLS 1.2", tls12.Listener.Addr().String(), "example.com", nil, true, Warn, []string{"TLS 1.2", "not TLS 1.3"}},
 		{"not TLS", plain.Listener.Addr().String(), "example.com", nil, true, Fail, []string{"handshake", "failed"}},
-		{"closed", closedPort(t), "example.com", nil, true, Fail, []string{"unreachable", "connection refused"}},
+		{"closed", testnet.RefusedAddr(t), "example.com", nil, true, Fail, []string{"unreachable", "connection refused"}},
 		{"no domain", addr, "", pool, true, OK, []string{"SNI 127.0.0.1"}},
 	} {
 		cfg := local(t)
@@ -477,7 +481,7 @@ func TestFronting(t *testing.T) {
 		if !c.dialer {
 			cfg.Dialer = nil // only loopback addresses here
 		}
-		r := newRunner(cfg).checkFronting(context.Background())
+		r := newRunner(cfg).checkFronting(bounded(t))
 		r.Name = c.name
 		expect(t, r, c.want, c.detail...)
 	}
@@ -486,11 +490,11 @@ func TestFronting(t *testing.T) {
 	cfg := local(t)
 	cfg.Listen = []string{":8443"}
 	cfg.FrontingAddr = "127.0.0.1:8443"
-	r := newRunner(cfg).checkFronting(context.Background())
+	r := newRunner(cfg).checkFronting(bounded(t))
 	r.Name = "itself"
 	expect(t, r, Fail, "loop back")
 
-	r = newRunner(local(t)).checkFronting(context.Background())
+	r = newRunner(local(t)).checkFronting(bounded(t))
 	r.Name = "no fake TLS"
 	expect(t, r, Skip)
 }
@@ -580,9 +584,9 @@ func TestHangBlackhole(t *testing.T) {
 	base := func() Config {
 		return Config{
 			Listen:       []string{"127.0.0.1:0"},
-			ClockURL:     "http://" + closedPort(t),
-			DCs:          dcTable(t, closedPort(t)),
-			FrontingAddr: closedPort(t),
+			ClockURL:     "http://" + testnet.RefusedAddr(t),
+			DCs:          dcTable(t, testnet.RefusedAddr(t)),
+			FrontingAddr: testnet.RefusedAddr(t),
 			Domain:       "example.com",
 			Dialer:       blocking,
 		}
@@ -596,8 +600,8 @@ func TestHangBlackhole(t *testing.T) {
 		cfg := base()
 		cfg.Middle = true
 		cfg.Refresh = &refresh.Config{
-			ProxyConfig: refresh.Source{URL: "http://" + closedPort(t) + "/conf"},
-			ProxySecret: refresh.Source{URL: "http://" + closedPort(t) + "/secret"},
+			ProxyConfig: refresh.Source{URL: "http://" + testnet.RefusedAddr(t) + "/conf"},
+			ProxySecret: refresh.Source{URL: "http://" + testnet.RefusedAddr(t) + "/secret"},
 		}
 		hangs(t, cfg, map[string]Status{"middle proxies": Fail, "DC reachability": Skip})
 	})
@@ -605,7 +609,7 @@ func TestHangBlackhole(t *testing.T) {
 		t.Parallel()
 		cfg := base()
 		cfg.Middle = true
-		cfg.Refresh = middleFiles(t, "proxy_for 2 "+closedPort(t)+";\n")
+		cfg.Refresh = middleFiles(t, "proxy_for 2 "+testnet.RefusedAddr(t)+";\n")
 		hangs(t, cfg, map[string]Status{"middle proxies": Fail})
 	})
 }

@@ -30,8 +30,14 @@ func TestHangIgnoringContext(t *testing.T) {
 	}
 	expect(t, find(t, rs, "middle proxies"), Fail, "did not finish within 200ms")
 	expect(t, find(t, rs, "clock"), OK)
-	// Let the stuck open return, so the goroutine ends.
-	if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
-		w.Close()
+	// Let the stuck open return, so the goroutine ends. A non-blocking
+	// open for writing fails until the reader is there, so waiting for it
+	// is bounded even if the check never got as far as opening the FIFO.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+			return
+		}
 	}
+	t.Log("the check never opened the FIFO")
 }
