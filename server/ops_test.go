@@ -144,6 +144,7 @@ func TestShutdownDrains(t *testing.T) {
 	}()
 	waitFor(t, "a new client to be refused", func() bool {
 		n := dial(t, p.addr, fakedc.TagIntermediate, 2)
+		defer n.Close() // one accepted before Shutdown began must leave too
 		n.SetReadDeadline(time.Now().Add(time.Second))
 		_, err := n.Read(make([]byte, 1))
 		return err == io.EOF || p.stats(t).Refused > 0
