@@ -44,10 +44,12 @@ type loop struct {
 	// points into.
 	iov  [][]byte
 	hdrs []byte
-	// Fake TLS only: the loop's HMAC state for ClientHellos and room to
-	// join a hello split over several records.
+	// Fake TLS only: the loop's HMAC state for ClientHellos, room to
+	// join a hello split over several records and room to build the
+	// answer (gnet copies what the socket does not take at once).
 	verifier *faketls.Verifier
 	hello    []byte
+	reply    []byte
 	// keys is the secret set the verifier was made for.
 	keys *secretSet
 	// secretStats holds each secret's share; dcConns counts open backend

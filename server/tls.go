@@ -62,11 +62,12 @@ func (s *session) tlsHello() gnet.Action {
 		s.loop.stats.TLSReplay++
 		return s.front("replayed ClientHello")
 	}
-	reply, err := faketls.AppendServerHello(nil, &hello, s.keys.keys[secret], cfg.Shape, rand.Reader)
+	reply, err := faketls.AppendServerHello(s.loop.reply[:0], &hello, s.keys.keys[secret], cfg.Shape, rand.Reader)
 	if err != nil {
 		s.loop.stats.TLSBadHello++
 		return s.front("no TLS 1.3 cipher suite")
 	}
+	s.loop.reply = reply
 	s.loop.stats.TLSValid++
 	c.Discard(n)
 	c.Write(reply)
