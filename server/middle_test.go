@@ -108,6 +108,19 @@ func readPacket(r io.Reader, f framing.Framing) ([]byte, error) {
 	return p[:n&^3], nil
 }
 
+// echoPacket sends msg and reads its echo. The write runs alongside the
+// read, since msg may exceed what the socket buffers hold, and is waited
+// for, so that the caller's next write does not overlap it.
+func echoPacket(c io.ReadWriter, f framing.Framing, msg []byte) ([]byte, error) {
+	written := make(chan error, 1)
+	go func() { written <- writePacket(c, f, msg, false) }()
+	got, err := readPacket(c, f)
+	if err != nil {
+		return nil, err // the writer ends when the test closes c
+	}
+	return got, <-written
+}
+
 var allFramings = []framing.Framing{framing.Abridged, framing.Intermediate, framing.Padded}
 
 // TestMiddleEcho: packets of every framing go out as RPC_PROXY_REQ with
@@ -122,8 +135,7 @@ func TestMiddleEcho(t *testing.T) {
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			for _, n := range []int{56, 1000, 4 * 127, 300_000} {
 				msg := mtPacket(n)
-				go writePacket(c, f, msg, false)
-				got, err := readPacket(c, f)
+				got, err := echoPacket(c, f, msg)
 				if err != nil {
 					t.Fatalf("%v dc %d len %d: %v", f, dcIndex, n, err)
 				}
@@ -255,8 +267,7 @@ func TestMiddleSlowClient(t *testing.T) {
 	waitFor(t, "the slow client to be closed", func() bool { return p.stats(t).MPOverflow == 1 })
 	fast.SetDeadline(time.Now().Add(10 * time.Second))
 	for range 10 {
-		go writePacket(fast, framing.Intermediate, msg, false)
-		got, err := readPacket(fast, framing.Intermediate)
+		got, err := echoPacket(fast, framing.Intermediate, msg)
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("fast client: %v", err)
 		}

@@ -32,14 +32,23 @@ func dialKey(t testing.TB, addr string, key [16]byte) *tgclient.RawConn {
 	return c
 }
 
-// echo sends n random bytes through c and checks they come back.
+// echo sends n random bytes through c and checks they come back. The
+// write runs alongside the read and is waited for, so that the caller's
+// next write does not overlap it.
 func echo(t testing.TB, c io.ReadWriter, n int) {
 	t.Helper()
 	msg := make([]byte, n)
 	rand.Read(msg)
-	go c.Write(msg)
+	written := make(chan error, 1)
+	go func() {
+		_, err := c.Write(msg)
+		written <- err
+	}()
 	got := make([]byte, n)
 	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-written; err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, msg) {
